@@ -1,0 +1,5 @@
+"""`python -m mamcli` runs the command-line interface."""
+
+from mamcli.cli import main
+
+main()
