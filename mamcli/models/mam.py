@@ -1,0 +1,264 @@
+"""The Matting Anything model as a Python API: SAM stage + M2M + refinement.
+
+mam = MattingAnything.from_checkpoints(sam="sam_vit_b_01ec64.pth", m2m="mam_vitb.pth")
+mam.set_image(rgb)                       # H x W x 3 uint8, encoded once
+mattes = mam.predict(boxes=[[x0, y0, x1, y1]])
+mattes[0].alpha                          # float32 H x W in [0, 1]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mamcli.errors import MamError
+from mamcli.models.checkpoint import check_state_dict, load_state_dict
+from mamcli.models.m2m import M2M
+from mamcli.models.refine import RefineConfig, refine
+from mamcli.models.sam import PreparedImage, SamStage, load_sam
+from mamcli.results import Instance, InstanceMatte
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+EMPTY_MASK_WARNING = "SAM found no mask for this prompt; the alpha is all zero"
+
+
+def load_m2m(path: str | Path) -> M2M:
+    """Load an M2M checkpoint (released layout, `module.` prefix or not) strictly, in eval mode."""
+    state = load_state_dict(path, what="M2M checkpoint")
+    model = M2M()
+    check_state_dict(path, state, {k: v.shape for k, v in model.state_dict().items()})
+    model.load_state_dict(state, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise MamError(f"unknown device {device!r}: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise MamError(f"device {device!r} asked for, but CUDA is not available here")
+    return resolved
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` is bf16 on devices that run it natively fast (CUDA with bf16), else fp32."""
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32"
+    if precision not in PRECISIONS:
+        raise MamError(f"unknown precision {precision!r}; choose auto, {', '.join(PRECISIONS)}")
+    return precision
+
+
+@dataclass
+class EncodedImage:
+    """An image after the SAM encoder: what every prompt of that image reuses."""
+
+    prepared: PreparedImage
+    model_input: torch.Tensor  # 1 x 3 x S x S, normalised and padded
+    embedding: torch.Tensor  # 1 x C x s x s
+
+
+def _group_by_prompt_shape(instances: Sequence[Instance]) -> dict[tuple[bool, int], list[int]]:
+    """Prompts decode together when they have the same kind: (has box, number of points)."""
+    groups: dict[tuple[bool, int], list[int]] = {}
+    for index, instance in enumerate(instances):
+        if instance.box is None and not instance.points:
+            raise MamError(f"instance {instance.id or index} has neither a box nor points")
+        groups.setdefault((instance.box is not None, len(instance.points)), []).append(index)
+    return groups
+
+
+class MattingAnything:
+    """Matting Anything: frozen SAM + Mask-to-Matte refiner + iterative refinement."""
+
+    def __init__(
+        self,
+        sam: torch.nn.Module,
+        m2m: M2M,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        refine_config: RefineConfig | None = None,
+        max_prompt_batch: int = 8,
+    ) -> None:
+        self.device = resolve_device(str(device))
+        self.precision = resolve_precision(precision, self.device)
+        self.sam = SamStage(sam.to(self.device).eval())
+        self.m2m = m2m.to(self.device).eval()
+        self.refine_config = refine_config or RefineConfig()
+        self.max_prompt_batch = max_prompt_batch
+        self._image: EncodedImage | None = None
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        sam: str | Path,
+        m2m: str | Path,
+        model: str = "vit_b",
+        device: str = "cpu",
+        precision: str = "fp32",
+        **kwargs,
+    ) -> MattingAnything:
+        """Build from a SAM checkpoint and an M2M checkpoint (both loaded weights-only)."""
+        return cls(load_sam(sam, model), load_m2m(m2m), device, precision, **kwargs)
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        dtype = self.autocast_dtype
+        if dtype is None:
+            yield
+        else:
+            with torch.autocast(self.device.type, dtype=dtype):
+                yield
+
+    @torch.inference_mode()
+    def encode(self, images: Sequence[PreparedImage]) -> list[EncodedImage]:
+        """Run the SAM encoder once on a batch of prepared images."""
+        model_input = self.sam.model_input(list(images))
+        with self._autocast():
+            embeddings = self.sam.encode(model_input)
+        return [
+            EncodedImage(image, model_input[i : i + 1], embeddings[i : i + 1])
+            for i, image in enumerate(images)
+        ]
+
+    def set_image(self, rgb: np.ndarray) -> None:
+        """Encode one RGB uint8 image (H x W x 3); following `predict` calls reuse it."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise MamError(f"expected an H x W x 3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
+        self._image = self.encode([self.sam.prepare(rgb)])[0]
+
+    def predict(
+        self,
+        boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
+        points: Sequence[Sequence[Sequence[float]]] | np.ndarray | None = None,
+        point_labels: Sequence[Sequence[int]] | np.ndarray | None = None,
+        mode: str | None = None,
+        return_scales: bool = False,
+    ) -> list[InstanceMatte]:
+        """Matte each prompt of the current image: boxes N x 4 and/or points N x K x 2."""
+        if self._image is None:
+            raise MamError("call set_image() before predict()")
+        count = len(boxes) if boxes is not None else len(points) if points is not None else 0
+        instances = []
+        for i in range(count):
+            pts = [] if points is None else [tuple(map(float, p)) for p in points[i]]
+            labels = [1] * len(pts) if point_labels is None else [int(v) for v in point_labels[i]]
+            box = None if boxes is None else tuple(map(float, boxes[i]))
+            instances.append(Instance(id=str(i), box=box, points=pts, point_labels=labels))
+        config = (
+            self.refine_config
+            if mode is None
+            else RefineConfig(
+                mode=mode, widths=self.refine_config.widths, two_sided=self.refine_config.two_sided
+            )
+        )
+        return self.matte(self._image, instances, config, return_scales)
+
+    @torch.inference_mode()
+    def matte(
+        self,
+        image: EncodedImage,
+        instances: Sequence[Instance],
+        config: RefineConfig | None = None,
+        return_scales: bool = False,
+    ) -> list[InstanceMatte]:
+        """Decode all prompts of an encoded image in batches, run M2M and refine each."""
+        config = config or self.refine_config
+        results: list[InstanceMatte | None] = [None] * len(instances)
+        for indices in _group_by_prompt_shape(instances).values():
+            for start in range(0, len(indices), self.max_prompt_batch):
+                chunk = indices[start : start + self.max_prompt_batch]
+                mattes = self._matte_group(
+                    image, [instances[i] for i in chunk], config, return_scales
+                )
+                for index, matte in zip(chunk, mattes, strict=True):
+                    results[index] = matte
+        return [r for r in results if r is not None]
+
+    def _prompt_tensors(
+        self, image: EncodedImage, instances: Sequence[Instance]
+    ) -> dict[str, torch.Tensor | None]:
+        size = image.prepared.original_size
+        boxes = points = labels = None
+        if instances[0].box is not None:
+            boxes = self.sam.transform_boxes(np.array([i.box for i in instances], float), size)
+        if instances[0].points:
+            coords = np.array([i.points for i in instances], dtype=float)
+            points = self.sam.transform_points(coords, size)
+            labels = torch.as_tensor(
+                [i.point_labels for i in instances], dtype=torch.int, device=self.device
+            )
+        return {"boxes": boxes, "points": points, "labels": labels}
+
+    def _matte_group(
+        self,
+        image: EncodedImage,
+        instances: Sequence[Instance],
+        config: RefineConfig,
+        return_scales: bool,
+    ) -> list[InstanceMatte]:
+        count = len(instances)
+        decoded = self.sam.decode(image.embedding, **self._prompt_tensors(image, instances))
+        guide = (decoded.low_res_logits > 0).float()
+        post_mask = self.sam.upscale_masks(decoded.low_res_logits, image.prepared)[:, 0] > 0
+        with self._autocast():
+            out = self.m2m(
+                image.embedding.expand(count, -1, -1, -1),
+                image.model_input.expand(count, -1, -1, -1),
+                guide,
+            )
+        h, w = image.prepared.input_size
+        scales = {
+            name: F.interpolate(
+                alpha[..., :h, :w].float(),
+                image.prepared.original_size,
+                mode="bilinear",
+                align_corners=False,
+            )[:, 0]
+            for name, alpha in (
+                ("os1", out.alpha_os1),
+                ("os4", out.alpha_os4),
+                ("os8", out.alpha_os8),
+            )
+        }
+        alpha = refine(scales["os1"], scales["os4"], scales["os8"], post_mask, config)
+        alpha_np = alpha.clamp_(0, 1).cpu().numpy()
+        mask_np = post_mask.cpu().numpy()
+        iou = decoded.iou.cpu().numpy()
+        scales_np = {k: v.cpu().numpy() for k, v in scales.items()} if return_scales else None
+        results = []
+        for n in range(count):
+            warning = None if mask_np[n].any() else EMPTY_MASK_WARNING
+            if warning:
+                warnings.warn(f"instance {instances[n].id}: {warning}", stacklevel=2)
+            results.append(
+                InstanceMatte(
+                    alpha=alpha_np[n],
+                    mask=mask_np[n],
+                    score=float(iou[n]),
+                    scales={k: v[n] for k, v in scales_np.items()} if scales_np else None,
+                    warning=warning,
+                )
+            )
+        return results
