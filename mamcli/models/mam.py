@@ -86,12 +86,15 @@ def _group_by_prompt_shape(instances: Sequence[Instance]) -> dict[tuple[bool, in
 
 
 class MattingAnything:
-    """Matting Anything: frozen SAM + Mask-to-Matte refiner + iterative refinement."""
+    """Matting Anything: frozen SAM + Mask-to-Matte refiner + iterative refinement.
+
+    m2m may be None for segmentation only (`matte(..., use_m2m=False)`).
+    """
 
     def __init__(
         self,
         sam: torch.nn.Module,
-        m2m: M2M,
+        m2m: M2M | None,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
         refine_config: RefineConfig | None = None,
@@ -100,7 +103,7 @@ class MattingAnything:
         self.device = resolve_device(str(device))
         self.precision = resolve_precision(precision, self.device)
         self.sam = SamStage(sam.to(self.device).eval())
-        self.m2m = m2m.to(self.device).eval()
+        self.m2m = None if m2m is None else m2m.to(self.device).eval()
         self.refine_config = refine_config or RefineConfig()
         self.max_prompt_batch = max_prompt_batch
         self._image: EncodedImage | None = None
@@ -182,15 +185,24 @@ class MattingAnything:
         instances: Sequence[Instance],
         config: RefineConfig | None = None,
         return_scales: bool = False,
+        use_m2m: bool = True,
     ) -> list[InstanceMatte]:
-        """Decode all prompts of an encoded image in batches, run M2M and refine each."""
+        """Decode all prompts of an encoded image in batches, run M2M and refine each.
+
+        With use_m2m=False the alpha is SAM's binary mask (the paper's "SAM" baseline).
+        """
         config = config or self.refine_config
+        if use_m2m and self.m2m is None:
+            raise MamError("this model was built without M2M weights; it can only segment")
         results: list[InstanceMatte | None] = [None] * len(instances)
         for indices in _group_by_prompt_shape(instances).values():
             for start in range(0, len(indices), self.max_prompt_batch):
                 chunk = indices[start : start + self.max_prompt_batch]
-                mattes = self._matte_group(
-                    image, [instances[i] for i in chunk], config, return_scales
+                group = [instances[i] for i in chunk]
+                mattes = (
+                    self._matte_group(image, group, config, return_scales)
+                    if use_m2m
+                    else self._mask_group(image, group)
                 )
                 for index, matte in zip(chunk, mattes, strict=True):
                     results[index] = matte
@@ -211,6 +223,21 @@ class MattingAnything:
             )
         return {"boxes": boxes, "points": points, "labels": labels}
 
+    def _segment(
+        self, image: EncodedImage, instances: Sequence[Instance]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SAM for a group: guide masks (N x 1 x m x m), post masks (N x H x W), IoU scores."""
+        decoded = self.sam.decode(image.embedding, **self._prompt_tensors(image, instances))
+        guide = (decoded.low_res_logits > 0).float()
+        post_mask = self.sam.upscale_masks(decoded.low_res_logits, image.prepared)[:, 0] > 0
+        return guide, post_mask, decoded.iou
+
+    def _mask_group(
+        self, image: EncodedImage, instances: Sequence[Instance]
+    ) -> list[InstanceMatte]:
+        _, post_mask, iou = self._segment(image, instances)
+        return _results(instances, post_mask.float(), post_mask, iou, None)
+
     def _matte_group(
         self,
         image: EncodedImage,
@@ -219,9 +246,7 @@ class MattingAnything:
         return_scales: bool,
     ) -> list[InstanceMatte]:
         count = len(instances)
-        decoded = self.sam.decode(image.embedding, **self._prompt_tensors(image, instances))
-        guide = (decoded.low_res_logits > 0).float()
-        post_mask = self.sam.upscale_masks(decoded.low_res_logits, image.prepared)[:, 0] > 0
+        guide, post_mask, iou = self._segment(image, instances)
         with self._autocast():
             out = self.m2m(
                 image.embedding.expand(count, -1, -1, -1),
@@ -243,22 +268,33 @@ class MattingAnything:
             )
         }
         alpha = refine(scales["os1"], scales["os4"], scales["os8"], post_mask, config)
-        alpha_np = alpha.clamp_(0, 1).cpu().numpy()
-        mask_np = post_mask.cpu().numpy()
-        iou = decoded.iou.cpu().numpy()
-        scales_np = {k: v.cpu().numpy() for k, v in scales.items()} if return_scales else None
-        results = []
-        for n in range(count):
-            warning = None if mask_np[n].any() else EMPTY_MASK_WARNING
-            if warning:
-                warnings.warn(f"instance {instances[n].id}: {warning}", stacklevel=2)
-            results.append(
-                InstanceMatte(
-                    alpha=alpha_np[n],
-                    mask=mask_np[n],
-                    score=float(iou[n]),
-                    scales={k: v[n] for k, v in scales_np.items()} if scales_np else None,
-                    warning=warning,
-                )
+        return _results(instances, alpha, post_mask, iou, scales if return_scales else None)
+
+
+def _results(
+    instances: Sequence[Instance],
+    alpha: torch.Tensor,
+    post_mask: torch.Tensor,
+    iou: torch.Tensor,
+    scales: dict[str, torch.Tensor] | None,
+) -> list[InstanceMatte]:
+    """Per-instance numpy results; an empty SAM mask is flagged (its alpha is all zero)."""
+    alpha_np = alpha.clamp(0, 1).cpu().numpy()
+    mask_np = post_mask.cpu().numpy()
+    iou_np = iou.cpu().numpy()
+    scales_np = {k: v.cpu().numpy() for k, v in scales.items()} if scales else None
+    results = []
+    for n, instance in enumerate(instances):
+        warning = None if mask_np[n].any() else EMPTY_MASK_WARNING
+        if warning:
+            warnings.warn(f"instance {instance.id}: {warning}", stacklevel=3)
+        results.append(
+            InstanceMatte(
+                alpha=alpha_np[n],
+                mask=mask_np[n],
+                score=float(iou_np[n]),
+                scales={k: v[n] for k, v in scales_np.items()} if scales_np else None,
+                warning=warning,
             )
-        return results
+        )
+    return results

@@ -1,0 +1,170 @@
+"""The weight-free classic engine: GrabCut segmentation + closed-form matting.
+
+For each instance: the prompt seeds OpenCV's GrabCut at a working resolution, the mask's
+edge becomes a trimap, and closed-form matting (Levin et al.) solves the soft alpha in
+that band (see mamcli/engines/closed_form.py). No network weights are needed.
+
+GrabCut initialisation (one rule for every prompt kind; see docs/classic.md):
+- box: outside the box is background, inside is probable foreground, exactly as
+  cv2.GC_INIT_WITH_RECT sets it;
+- points: a disc of `seed_radius` around each point is definite foreground (label 1)
+  or background (label 0);
+- points without a box: the box spanned by the positive points, grown by `point_margin`
+  of the image's long side, is probable foreground and the rest probable background.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mamcli.engines.closed_form import alpha_from_working_mask, to_working
+from mamcli.errors import InputError
+from mamcli.results import Instance, InstanceMatte
+
+
+@dataclass
+class ClassicConfig:
+    """Knobs of the classic engine.
+
+    working_size: long side (px) of the image GrabCut and closed-form matting run on;
+    grabcut_iters: GrabCut iterations; band: half-width of the trimap's unknown band as a
+    fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
+    radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
+    growth of the positive points' box, as a fraction of the long side, for points-only
+    prompts.
+    """
+
+    working_size: int = 1024
+    grabcut_iters: int = 5
+    band: float = 0.01
+    min_band_px: int = 2
+    seed_radius: float = 0.005
+    point_margin: float = 0.15
+
+
+@dataclass
+class _Prompt:
+    """An instance's prompt validated and mapped to working pixels (inclusive box)."""
+
+    box: tuple[int, int, int, int] | None
+    points: list[tuple[int, int]]
+    labels: list[int]
+
+
+class ClassicEngine:
+    """Box/point prompts -> GrabCut mask -> closed-form alpha, without model weights."""
+
+    name = "classic"
+
+    def __init__(self, config: ClassicConfig | None = None) -> None:
+        self.config = config or ClassicConfig()
+
+    def predict(
+        self, rgb: np.ndarray, instances: list[Instance], source: str = "image"
+    ) -> list[InstanceMatte]:
+        """Mattes for `instances` of a uint8 H x W x 3 image, at its full size.
+
+        Bad prompts raise InputError(source, problem); the pipeline names the file.
+        """
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise InputError(source, f"expected a uint8 H x W x 3 RGB image, got {rgb.shape}")
+        h, w = rgb.shape[:2]
+        small = to_working(rgb, self.config.working_size)
+        scale = small.shape[1] / w, small.shape[0] / h
+        prompts = [_validate(inst, (h, w), scale, source) for inst in instances]
+        return [self._matte(rgb, small, prompt) for prompt in prompts]
+
+    def _matte(self, rgb: np.ndarray, small: np.ndarray, prompt: _Prompt) -> InstanceMatte:
+        cfg = self.config
+        mask_small = grabcut(small, prompt, cfg)
+        h, w = rgb.shape[:2]
+        if not mask_small.any():
+            empty = np.zeros((h, w), np.float32)
+            warning = "GrabCut found no foreground for this prompt; the alpha is empty"
+            return InstanceMatte(alpha=empty, mask=empty > 0, score=1.0, warning=warning)
+        alpha = alpha_from_working_mask(rgb, small, mask_small, cfg.band, cfg.min_band_px)
+        mask = mask_small
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
+        return InstanceMatte(alpha=alpha, mask=mask, score=1.0)
+
+
+def _validate(
+    inst: Instance, shape: tuple[int, int], scale: tuple[float, float], source: str
+) -> _Prompt:
+    """Check an instance's prompt against the image and map it to working pixels."""
+    h, w = shape
+    sx, sy = scale
+    name = f"instance {inst.id!r}: " if inst.id is not None else ""
+    box = None
+    if inst.box is not None:
+        values = list(inst.box)
+        if len(values) != 4 or not all(math.isfinite(float(v)) for v in values):
+            raise InputError(source, f"{name}box must be four numbers [x0, y0, x1, y1]")
+        x0, y0, x1, y1 = (float(v) for v in values)
+        if x1 <= x0 or y1 <= y0:
+            raise InputError(source, f"{name}degenerate box {values}: needs x1 > x0 and y1 > y0")
+        if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+            raise InputError(source, f"{name}box {values} lies outside the image ({w} x {h})")
+        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(w - 1.0, x1), min(h - 1.0, y1)
+        box = (
+            math.floor(x0 * sx),
+            math.floor(y0 * sy),
+            max(math.floor(x0 * sx), math.ceil((x1 + 1) * sx) - 1),
+            max(math.floor(y0 * sy), math.ceil((y1 + 1) * sy) - 1),
+        )
+    if len(inst.points) != len(inst.point_labels):
+        raise InputError(
+            source, f"{name}{len(inst.points)} points but {len(inst.point_labels)} labels"
+        )
+    points = []
+    for (px, py), label in zip(inst.points, inst.point_labels, strict=True):
+        if label not in (0, 1):
+            raise InputError(source, f"{name}point label {label} is not 0 or 1")
+        if not (0 <= px <= w - 1 and 0 <= py <= h - 1):
+            raise InputError(source, f"{name}point ({px}, {py}) lies outside the image ({w} x {h})")
+        points.append((int(px * sx), int(py * sy)))
+    labels = [int(v) for v in inst.point_labels]
+    if box is None and 1 not in labels:
+        raise InputError(
+            source, f"{name}the classic engine needs a box or a foreground point (label 1)"
+        )
+    return _Prompt(box=box, points=points, labels=labels)
+
+
+def grabcut(small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig) -> np.ndarray:
+    """GrabCut foreground (bool) at the working resolution, seeded as the module says."""
+    h, w = small.shape[:2]
+    if prompt.box is not None:
+        mask = np.full((h, w), cv2.GC_BGD, np.uint8)
+        x0, y0, x1, y1 = prompt.box
+        mask[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_FGD
+    else:
+        mask = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+        fg = np.array([p for p, lab in zip(prompt.points, prompt.labels, strict=True) if lab])
+        grow = round(cfg.point_margin * max(h, w))
+        x0, y0 = np.maximum(fg.min(axis=0) - grow, 0)
+        x1, y1 = fg.max(axis=0) + grow
+        mask[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_FGD
+    radius = max(2, round(cfg.seed_radius * math.hypot(h, w)))
+    for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
+        cv2.circle(mask, (x, y), radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
+    background = (mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)
+    if background.all():  # background seeds cover everything the prompt offered
+        return np.zeros((h, w), bool)
+    if not background.any():  # a box over the whole frame: assume its rim is background
+        rim = np.ones((h, w), bool)
+        rim[1:-1, 1:-1] = False
+        mask[rim & (mask == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
+    bgd_model = np.zeros((1, 65), np.float64)
+    fgd_model = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG
+    cv2.grabCut(
+        np.ascontiguousarray(small), mask, None, bgd_model, fgd_model,
+        cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK,
+    )  # fmt: skip
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)

@@ -1,0 +1,320 @@
+"""Find input images and decode them to 8-bit RGB, the way the image is displayed.
+
+Decoding is strict on purpose: a truncated or corrupt file is an error naming the file,
+never a silently grey-filled picture, and a header announcing a huge image is refused
+before any pixel is decoded (decompression-bomb guard, `--max-pixels`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from mamcli.errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+DEFAULT_MAX_PIXELS = 178_956_970
+# Pillow plugins we let open a file: never EPS (Ghostscript) or other exotic decoders,
+# whatever the file's name says. (JPEG also opens MPO, the format of many camera JPEGs.)
+_PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ALPHA_NOTE = "existing alpha channel ignored"
+_open_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One input image: its path, the input root it was found under and its path there.
+
+    `rel` (always '/'-separated) is what output names are built from; for a file given
+    directly, root is its folder and rel its name.
+    """
+
+    path: Path
+    root: Path
+    rel: PurePosixPath
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image: rgb is uint8 H x W x 3, upright as displayed (EXIF applied).
+
+    notes: one-line remarks on conversions worth telling the user (alpha dropped, frames
+    skipped, ...); orig_mode: the Pillow mode of the file; exif_rotated: True when an EXIF
+    orientation other than 'normal' was applied.
+    """
+
+    rgb: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    orig_mode: str = "RGB"
+    exif_rotated: bool = False
+
+
+def find_images(
+    inputs: Iterable[Path], glob: str | None = None, exclude: Iterable[Path] = ()
+) -> list[ImageItem]:
+    """List the images in `inputs` (files and folders, searched recursively).
+
+    Folders yield files with a known image extension (case-insensitive) whose path
+    relative to the folder matches `glob` (see `glob_matches`); hidden files and folders
+    (name starting with '.') and anything inside `exclude` (e.g. the output folder) are
+    skipped, and folder symlinks are not followed. A file named directly is always taken
+    if its extension is an image one. The same file reached twice is listed once.
+    Sorted by (rel, root) so runs are reproducible.
+    """
+    excluded = [Path(p).resolve() for p in exclude]
+    seen: set[Path] = set()
+    items: list[ImageItem] = []
+    for given in inputs:
+        given = Path(given)
+        if given.is_dir():
+            found = _scan_folder(given, glob, excluded)
+        elif given.is_file():
+            if given.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise InputError(given, f"not a supported image type ({_extension_list()})")
+            found = [ImageItem(given, given.parent, PurePosixPath(given.name))]
+        else:
+            raise InputError(given, "no such file or folder")
+        for item in found:
+            key = item.path.resolve()
+            if key not in seen:
+                seen.add(key)
+                items.append(item)
+    return sorted(items, key=lambda item: (item.rel.parts, str(item.root)))
+
+
+def glob_matches(rel: PurePosixPath, pattern: str) -> bool:
+    """Does `rel` match `pattern`? Case-insensitive, like the extensions.
+
+    A pattern without '/' is matched against the file name at any depth ("*.jpg"); one
+    with '/' against the whole relative path, where '*' and '?' stay within one folder
+    level and '**/' stands for any number of folders ("**/*.png", "2024/*/IMG_*").
+    """
+    target = str(rel) if "/" in pattern else rel.name
+    return _glob_regex(pattern).fullmatch(target) is not None
+
+
+def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode `path` to upright 8-bit RGB; raise InputError naming the file on any problem.
+
+    16-bit data is scaled (round(x / 257)), not clipped; greyscale, palette and CMYK
+    are converted to RGB; an alpha channel is dropped with a note (the colour is used,
+    not composited); multi-frame files give their first frame.
+    """
+    path = Path(path)
+    _check_file(path)
+    with _open_image(path) as img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise InputError(
+                path,
+                f"image is {width} x {height} = {width * height} pixels, "
+                f"over the --max-pixels limit {max_pixels}",
+            )
+        notes = []
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
+            notes.append(f"multi-frame file: using the first of {frames} frames")
+        mode = img.mode
+        try:
+            if _has_16bit_colour(img):
+                rgb = _decode_16bit_colour(path, notes)
+            else:
+                img.load()
+                rgb = _to_rgb(img, notes)
+            orientation = _orientation(img)
+        except _DECODE_ERRORS as exc:
+            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
+    if orientation in _ORIENTATION_TRANSPOSE:
+        rgb = np.asarray(Image.fromarray(rgb).transpose(_ORIENTATION_TRANSPOSE[orientation]))
+    return LoadedImage(
+        rgb=np.ascontiguousarray(rgb),
+        notes=notes,
+        orig_mode=mode,
+        exif_rotated=orientation in _ORIENTATION_TRANSPOSE,
+    )
+
+
+IGNORE_MARKER = ".mamignore"
+
+
+def _skipped_folder(folder: Path, excluded: list[Path]) -> bool:
+    """Hidden folders, excluded ones and those holding a `.mamignore` file are not searched."""
+    return (
+        folder.name.startswith(".")
+        or (folder / IGNORE_MARKER).exists()
+        or _inside(folder, excluded)
+    )
+
+
+def _scan_folder(root: Path, glob: str | None, excluded: list[Path]) -> list[ImageItem]:
+    items = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not _skipped_folder(here / d, excluded)]
+        for name in files:
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = here / name
+            rel = PurePosixPath(path.relative_to(root).as_posix())
+            if glob is not None and not glob_matches(rel, glob):
+                continue
+            if not _inside(path, excluded):
+                items.append(ImageItem(path, root, rel))
+    return items
+
+
+def _inside(path: Path, excluded: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved == ex or ex in resolved.parents for ex in excluded)
+
+
+@lru_cache(maxsize=32)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]*/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def _extension_list() -> str:
+    return ", ".join(sorted(IMAGE_EXTENSIONS))
+
+
+def _check_file(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an image file")
+    if size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+
+
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """Open (header only) with Pillow's own pixel limit off: load_rgb applies --max-pixels."""
+    try:
+        with _open_lock:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                img = Image.open(path, formats=_PILLOW_FORMATS)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except UnidentifiedImageError:
+        raise InputError(
+            path, "not an image file (cannot identify format; JPEG, PNG, WebP, TIFF, BMP)"
+        ) from None
+    except PermissionError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror}") from None
+    except _DECODE_ERRORS as exc:
+        raise InputError(path, f"truncated or corrupt image data: {exc}") from None
+    with img:
+        yield img
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except _DECODE_ERRORS:
+        return 1  # unreadable EXIF: show the pixels as stored
+    return value if isinstance(value, int) else 1
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """Convert the loaded first frame to uint8 H x W x 3."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        return _grey_to_rgb(_scale_wide(np.asarray(img), notes))
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in img.info):
+        notes.append(_ALPHA_NOTE)
+        img = img.convert("RGBA")
+    if mode == "CMYK":
+        notes.append("CMYK converted to RGB (colour profile not applied)")
+    return np.asarray(img.convert("RGB"))
+
+
+def _has_16bit_colour(img: Image.Image) -> bool:
+    """Colour PNG/TIFF with 16 bits per channel, which Pillow reduces by dropping a byte.
+
+    Checked before load(): the decoder's raw mode is only visible until then.
+    """
+    if img.mode not in ("RGB", "RGBA", "LA") or not img.tile:
+        return False
+    args = img.tile[0].args
+    rawmode = args if isinstance(args, str) else args[0] if args else ""
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+def _decode_16bit_colour(path: Path, notes: list[str]) -> np.ndarray:
+    data = np.frombuffer(path.read_bytes(), np.uint8)
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        raise InputError(path, "truncated or corrupt image data: cannot decode 16-bit colour")
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        notes.append(_ALPHA_NOTE)
+        array = array[..., :-1]
+    array = _scale_wide(array, notes)
+    if array.ndim == 2 or array.shape[2] == 1:
+        return _grey_to_rgb(array.reshape(array.shape[:2]))
+    return array[..., ::-1]  # OpenCV's BGR -> RGB
+
+
+def _scale_wide(array: np.ndarray, notes: list[str]) -> np.ndarray:
+    """16-bit (or wider integer / float) samples -> uint8 by round(x / 257), not clipping.
+
+    Float data is read as 0..1; 32-bit integers outside 0..65535 are clipped, with a note.
+    """
+    if array.dtype.kind == "f":
+        notes.append("floating-point data read as 0..1")
+        return np.round(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255.0).astype(np.uint8)
+    if array.min(initial=0) < 0 or array.max(initial=0) > 65535:
+        notes.append("32-bit integer data clipped to the 16-bit range")
+    wide = np.clip(array.astype(np.int64), 0, 65535)
+    return ((wide * 2 + 257) // 514).astype(np.uint8)  # round(x / 257), halves up
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[..., None], 3, axis=2)
