@@ -3,6 +3,7 @@ saved and loaded as real files, run end to end through SAM and M2M."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -299,3 +300,33 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     inter = w * h
     area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / area
+
+
+def test_mam_matte_text_flag_end_to_end(
+    detector_dir: Path, tiny_sam_checkpoint: Path, m2m_checkpoint: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from mamcli.cli import app
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(_image(60, 80)).save(folder / "dog.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "matte", str(folder), "-o", str(out), "--engine", "mam", "--device", "cpu",
+            "--sam-checkpoint", str(tiny_sam_checkpoint), "--m2m-checkpoint", str(m2m_checkpoint),
+            "--text", "the dog", "--detector", str(detector_dir), "--box-threshold", "0.0",
+            "--max-instances", "2", "--outputs", "alpha",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert record["prompt_source"] == "text"
+    found = record["text_detections"][0]
+    assert found["text"] == "the dog" and 1 <= len(found["detections"]) <= 2
+    assert [p["box"] for p in record["prompts"]] == [d["box"] for d in found["detections"]]
+    assert (out / "alpha" / "dog.png").is_file()

@@ -1,0 +1,637 @@
+"""Benchmark the MAM image path: the naive per-prompt flow against the project's batched path.
+
+python benchmarks/bench_matte.py --images 3 --prompts 4 --model vit_b --size 1024 [--json]
+
+Variants, timed in one run on the same synthetic PNGs and the same random-weight models:
+  naive     what the reference flow does: for every prompt re-read and decode the image,
+            resize, encode it, decode one prompt, run M2M on one prompt (fp32), refine with
+            CPU round trips (cv2) and write the PNG synchronously.
+  mam-fp32  MattingAnything: a loader thread decodes and resizes ahead, the encoder runs once
+            per image, matte() decodes all prompts of the image in a batch, a writer thread
+            writes while the next image is computed.
+  mam-bf16  the same under bf16 autocast (skipped, with the reason, where bf16 is unusable).
+
+Weights are random (default init): the timings are those of the real architectures, the
+alphas are meaningless. `--peak-only` runs one variant and prints its peak resident memory;
+the main run uses it in subprocesses to compare 10 against 100 images (streaming check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from mamcli.models.m2m import M2M
+    from mamcli.models.mam import MattingAnything
+    from mamcli.models.sam import SamConfig, SamStage
+
+STAGES = ("decode", "resize", "encoder", "prompt", "m2m", "refine", "write")
+OVERLAPPED = ("decode", "resize", "write")  # run in background threads in the mam-* variants
+VARIANTS = ("naive", "mam-fp32", "mam-bf16")
+RANDOM_WEIGHTS_NOTE = "random weights (default init): timings are real, the alphas are not"
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+class StageTimer:
+    """Seconds and call counts per stage; safe to use from the loader and writer threads."""
+
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.calls = dict.fromkeys(STAGES, 0)
+        self._sync = sync
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] += seconds
+            self.calls[stage] += 1
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self._sync()
+        self.add(stage, time.perf_counter() - start)
+
+    def wrap(self, stage: str, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            with self(stage):
+                return fn(*args, **kwargs)
+
+        return timed
+
+
+@contextlib.contextmanager
+def timed_module(module: torch.nn.Module, timer: StageTimer, stage: str) -> Iterator[None]:
+    """Time every forward of `module` (hooks, removed on exit) without changing the model."""
+    starts: list[float] = []
+
+    def before(*_):
+        starts.append(time.perf_counter())
+
+    def after(*_):
+        timer._sync()
+        timer.add(stage, time.perf_counter() - starts.pop())
+
+    handles = [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class SyntheticImage:
+    path: Path
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+def make_images(
+    folder: Path, count: int, prompts: int, width: int, height: int, seed: int = 0
+) -> list[SyntheticImage]:
+    """Write `count` PNGs (uint8 noise plus filled discs) and draw `prompts` boxes for each."""
+    import cv2
+
+    from mamcli.io.outputs import write_image
+
+    rng = np.random.default_rng(seed)
+    images = []
+    for index in range(count):
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        for _ in range(6):
+            centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            cv2.circle(rgb, centre, int(rng.integers(height // 12, height // 3)), colour, -1)
+        path = folder / f"image_{index:04d}.png"
+        write_image(path, rgb)
+        boxes = []
+        for _ in range(prompts):
+            x0, y0 = rng.uniform(0, width / 2), rng.uniform(0, height / 2)
+            size = rng.uniform(0.25, 0.5)
+            boxes.append((x0, y0, x0 + size * width, y0 + size * height))
+        images.append(SyntheticImage(path, boxes))
+    return images
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def sam_config(model: str, size: int) -> SamConfig:
+    """vit_b: the official ViT-B shape at `size` px; tiny: a 2-block ViT for quick checks."""
+    from dataclasses import replace
+
+    from mamcli.models.sam import OFFICIAL_CONFIGS, SamConfig
+
+    if model == "tiny":
+        return SamConfig(
+            img_size=size,
+            encoder_dim=96,
+            encoder_depth=2,
+            encoder_heads=2,
+            window_size=8,
+            global_attn_indexes=(1,),
+        )
+    return replace(OFFICIAL_CONFIGS[model], img_size=size)
+
+
+def encoder_flops(config: SamConfig) -> float:
+    """Multiply-add FLOPs (2 per MAC) of one SAM ViT encoder forward, counted analytically.
+
+    Windowed blocks pad the token grid to a multiple of the window and run qkv, attention
+    and proj on the padded grid; global blocks attend over the whole grid. Layer norms,
+    softmax and GELU are not counted (they are < 1 % here).
+    """
+    grid, dim, chans = config.img_size // config.patch_size, config.encoder_dim, config.prompt_dim
+    tokens = grid * grid
+    flops = 2 * tokens * dim * 3 * config.patch_size**2  # patch embedding
+    for block in range(config.encoder_depth):
+        if block in config.global_attn_indexes or config.window_size == 0:
+            side, windows = grid, 1
+        else:
+            side = config.window_size
+            windows = (-(-grid // side)) ** 2
+        attn_tokens = windows * side * side
+        flops += 2 * attn_tokens * dim * 4 * dim  # qkv (3 D) and proj (D)
+        flops += 2 * 2 * windows * (side * side) ** 2 * dim  # q k^T and attn v, all heads
+        flops += 2 * 2 * attn_tokens * side * dim  # decomposed relative positions (h and w)
+        flops += 2 * tokens * dim * 8 * dim  # MLP, ratio 4, two matmuls
+    flops += 2 * tokens * dim * chans + 2 * tokens * chans * chans * 9  # neck 1x1 and 3x3
+    return float(flops)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    """This machine's achieved FLOP/s on an n x n x n matmul (median of `reps`, after warm-up)."""
+    import torch
+
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    times = []
+    for rep in range(reps + 1):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if rep:
+            times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)
+
+
+def bf16_unusable_reason(device: torch.device) -> str | None:
+    """None if bf16 runs natively on `device`, else why the bf16 variant is skipped."""
+    import torch
+
+    if device.type == "cuda":
+        return None if torch.cuda.is_bf16_supported() else "this GPU has no bf16 support"
+    if device.type == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        if check is None or not check():
+            return "oneDNN reports no native bf16 on this CPU (no avx512_bf16/AMX)"
+        return None
+    return f"bf16 not benchmarked on {device.type}"
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+def run_naive(
+    images: list[SyntheticImage], stage: SamStage, m2m: M2M, out: Path, timer: StageTimer
+) -> None:
+    """The reference flow: everything once per prompt, fp32, CPU refinement, sync writes."""
+    import torch
+    import torch.nn.functional as F
+
+    from mamcli.io.images import load_rgb
+    from mamcli.io.outputs import alpha_to_uint, write_image
+    from mamcli.models.refine import RefineConfig, refine
+
+    config = RefineConfig()
+    with torch.inference_mode():
+        for image in images:
+            for k, box in enumerate(image.boxes):
+                with timer("decode"):
+                    rgb = load_rgb(image.path).rgb
+                with timer("resize"):
+                    prepared = stage.prepare(rgb)
+                with timer("encoder"):
+                    model_input = stage.model_input([prepared])
+                    embedding = stage.encode(model_input)
+                with timer("prompt"):
+                    boxes = stage.transform_boxes(np.array([box], float), prepared.original_size)
+                    decoded = stage.decode(embedding, boxes=boxes)
+                    guide = (decoded.low_res_logits > 0).float()
+                    post_mask = stage.upscale_masks(decoded.low_res_logits, prepared)[:, 0] > 0
+                with timer("m2m"):
+                    output = m2m(embedding, model_input, guide)
+                with timer("refine"):
+                    h, w = prepared.input_size
+                    scales = [
+                        torch.from_numpy(
+                            F.interpolate(
+                                alpha[..., :h, :w],
+                                prepared.original_size,
+                                mode="bilinear",
+                                align_corners=False,
+                            )[:, 0]
+                            .cpu()
+                            .numpy()
+                        )
+                        for alpha in (output.alpha_os1, output.alpha_os4, output.alpha_os8)
+                    ]
+                    mask = torch.from_numpy(post_mask.cpu().numpy())
+                    alpha = refine(*scales, mask, config, backend="cv2").clamp(0, 1).numpy()[0]
+                with timer("write"):
+                    write_image(out / f"{image.path.stem}_{k}.png", alpha_to_uint(alpha))
+
+
+def _prefetched(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, depth: int) -> Iterator:
+    """fn(item) for each item, computed up to `depth` items ahead in `pool`, in order."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > depth:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def run_mam(
+    images: list[SyntheticImage], mam: MattingAnything, out: Path, timer: StageTimer
+) -> None:
+    """The project's path: prefetching loader, one encode per image, batched prompts,
+    background writes."""
+    from mamcli.io.images import load_rgb
+    from mamcli.io.outputs import alpha_to_uint, write_image
+    from mamcli.results import Instance
+
+    def load(image: SyntheticImage):
+        with timer("decode"):
+            rgb = load_rgb(image.path).rgb
+        with timer("resize"):
+            return image, mam.sam.prepare(rgb)
+
+    def write(stem: str, alphas: list[np.ndarray]) -> None:
+        with timer("write"):
+            for k, alpha in enumerate(alphas):
+                write_image(out / f"{stem}_{k}.png", alpha_to_uint(alpha))
+
+    inner = StageTimer(timer._sync)  # prompt + m2m inside matte(); the rest is refinement
+    mam.sam.decode = inner.wrap("prompt", mam.sam.decode)
+    mam.sam.upscale_masks = inner.wrap("prompt", mam.sam.upscale_masks)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="bench-load") as loader,
+        ThreadPoolExecutor(1, thread_name_prefix="bench-write") as writer,
+        timed_module(mam.m2m, inner, "m2m"),
+    ):
+        writes = []
+        for image, prepared in _prefetched(loader, load, images, depth=2):
+            with timer("encoder"):
+                encoded = mam.encode([prepared])[0]
+            instances = [Instance(id=str(k), box=box) for k, box in enumerate(image.boxes)]
+            before = inner.seconds["prompt"] + inner.seconds["m2m"]
+            start = time.perf_counter()
+            mattes = mam.matte(encoded, instances)
+            elapsed = time.perf_counter() - start
+            inside = inner.seconds["prompt"] + inner.seconds["m2m"] - before
+            timer.add("refine", elapsed - inside)
+            writes.append(writer.submit(write, image.path.stem, [m.alpha for m in mattes]))
+        for future in writes:
+            future.result()
+    for stage in ("prompt", "m2m"):
+        timer.seconds[stage] += inner.seconds[stage]
+        timer.calls[stage] += inner.calls[stage]
+
+
+@dataclass
+class Models:
+    sam: torch.nn.Module
+    m2m: M2M
+    device: torch.device
+    config: SamConfig
+
+    def matting(self, precision: str) -> MattingAnything:
+        from mamcli.models.mam import MattingAnything
+
+        return MattingAnything(self.sam, self.m2m, self.device, precision)
+
+
+def build_models(model: str, size: int, device: str) -> Models:
+    """Random-weight SAM (default init) and M2M, in eval mode on `device`."""
+    import torch
+
+    from mamcli.models.m2m import M2M
+    from mamcli.models.mam import resolve_device
+    from mamcli.models.sam import build_sam
+
+    torch.manual_seed(0)
+    config = sam_config(model, size)
+    resolved = resolve_device(device)
+    sam = build_sam(config).to(resolved).eval().requires_grad_(False)
+    m2m = M2M().to(resolved).eval().requires_grad_(False)
+    return Models(sam, m2m, resolved, config)
+
+
+def time_variant(
+    name: str, models: Models, images: list[SyntheticImage], out: Path
+) -> dict[str, object]:
+    """Run one variant over all images; wall time, per-stage seconds and throughput."""
+    import torch
+
+    from mamcli.models.sam import SamStage
+
+    sync = torch.cuda.synchronize if models.device.type == "cuda" else (lambda: None)
+    timer = StageTimer(sync)
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if name == "naive":
+        run_naive(images, SamStage(models.sam), models.m2m, folder, timer)
+    else:
+        run_mam(images, models.matting(name.removeprefix("mam-")), folder, timer)
+    wall = time.perf_counter() - start
+    prompts = sum(len(image.boxes) for image in images)
+    return {
+        "wall_s": wall,
+        "images_per_s": len(images) / wall,
+        "prompts_per_s": prompts / wall,
+        "stages_s": dict(timer.seconds),
+        "stage_calls": dict(timer.calls),
+        "encoder_s_per_call": timer.seconds["encoder"] / max(timer.calls["encoder"], 1),
+    }
+
+
+def warm_up(models: Models, image: SyntheticImage, precisions: Iterable[str]) -> None:
+    """One untimed image per precision, so first-call allocations and kernel picks don't count."""
+    from mamcli.io.images import load_rgb
+    from mamcli.results import Instance
+
+    rgb = load_rgb(image.path).rgb
+    for precision in precisions:
+        mam = models.matting(precision)
+        encoded = mam.encode([mam.sam.prepare(rgb)])[0]
+        mam.matte(encoded, [Instance(id="0", box=image.boxes[0])])
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def peak_only(args: argparse.Namespace) -> dict[str, object]:
+    """Run one variant on fresh images and report this process's peak resident memory."""
+    models = build_models(args.model, args.size, args.device)
+    with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
+        images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)
+        result = time_variant(args.variants[0], models, images, Path(tmp) / "out")
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"images": args.images, "peak_rss_mib": peak_kib / 1024, "wall_s": result["wall_s"]}
+
+
+def measure_peak_memory(args: argparse.Namespace) -> dict[str, object]:
+    """Peak RSS of `--peak-only` runs in fresh subprocesses, one per image count."""
+    runs = []
+    for count in args.memory_images:
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--peak-only",
+            "--variants",
+            "mam-fp32",
+            "--images",
+            str(count),
+            "--prompts",
+            str(args.prompts),
+            "--model",
+            args.memory_model,
+            "--size",
+            str(args.memory_size),
+            "--image-size",
+            "x".join(map(str, args.image_size)),
+            "--device",
+            args.device,
+        ]
+        _log(f"memory: {' '.join(command[1:])}")
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"memory run failed:\n{done.stderr}")
+        runs.append({"command": " ".join(command[1:]), **json.loads(done.stdout.splitlines()[-1])})
+    return {
+        "variant": "mam-fp32",
+        "model": args.memory_model,
+        "size": args.memory_size,
+        "prompts": args.prompts,
+        "runs": runs,
+    }
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
+    import torch
+
+    models = build_models(args.model, args.size, args.device)
+    device = models.device
+    variants = list(args.variants)
+    skipped = {}
+    if "mam-bf16" in variants and (reason := bf16_unusable_reason(device)):
+        variants.remove("mam-bf16")
+        skipped["mam-bf16"] = reason
+        _log(f"skipping mam-bf16: {reason}")
+    load_before = os.getloadavg()
+    _log("timing matmul rates")
+    rates = {"fp32": matmul_rate(device, torch.float32)}
+    if "mam-bf16" in variants:
+        rates["bf16"] = matmul_rate(device, torch.bfloat16)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
+        images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)
+        precisions = ["fp32"] + (["bf16"] if "mam-bf16" in variants else [])
+        _log(f"warm-up ({', '.join(precisions)})")
+        warm_up(models, images[0], precisions)
+        for name in variants:
+            _log(f"timing {name}")
+            results[name] = time_variant(name, models, images, Path(tmp) / "out")
+    flops = encoder_flops(models.config)
+    for name, result in results.items():
+        rate = rates["bf16" if name == "mam-bf16" else "fp32"]
+        result["encoder_flop_per_s"] = flops / result["encoder_s_per_call"]
+        result["encoder_fraction_of_matmul"] = result["encoder_flop_per_s"] / rate
+        if "naive" in results:
+            for key in ("images_per_s", "prompts_per_s"):
+                result[f"{key}_vs_naive"] = result[key] / results["naive"][key]
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "note": RANDOM_WEIGHTS_NOTE,
+        "machine": {
+            "cpu": _cpu_name(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+        },
+        "settings": {
+            "images": args.images,
+            "prompts": args.prompts,
+            "model": args.model,
+            "size": args.size,
+            "image_size": args.image_size,
+        },
+        "encoder_gflop": flops / 1e9,
+        "matmul_gflop_per_s": {k: v / 1e9 for k, v in rates.items()},
+        "variants": results,
+        "skipped": skipped,
+    }
+    if args.memory_images:
+        report["peak_memory"] = measure_peak_memory(args)
+    return report
+
+
+def format_report(report: dict) -> str:
+    settings, machine = report["settings"], report["machine"]
+    lines = [
+        f"MAM benchmark {report['date']}: {settings['images']} images x {settings['prompts']} "
+        f"box prompts, {settings['model']} at {settings['size']} px, "
+        f"{'x'.join(map(str, settings['image_size']))} PNGs",
+        f"{machine['cpu']} ({machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
+        f"threads), device {machine['device']}, torch {machine['torch']}, load average "
+        f"{machine['loadavg_before'][0]:.2f} -> {machine['loadavg_after'][0]:.2f}",
+        f"NOTE: {report['note']}",
+        "",
+        f"{'variant':<9}"
+        + "".join(f"{s:>8}" for s in STAGES)
+        + f"{'wall s':>9}{'img/s':>8}{'prompt/s':>9}{'vs naive':>9}",
+    ]
+    for name, r in report["variants"].items():
+        ratio = r.get("images_per_s_vs_naive")
+        lines.append(
+            f"{name:<9}"
+            + "".join(f"{r['stages_s'][s]:>8.2f}" for s in STAGES)
+            + f"{r['wall_s']:>9.2f}{r['images_per_s']:>8.3f}{r['prompts_per_s']:>9.3f}"
+            + (f"{ratio:>8.2f}x" if ratio is not None else f"{'-':>9}")
+        )
+    lines.append(
+        "stage columns are seconds summed over the run; in mam-* "
+        f"{', '.join(OVERLAPPED)} run in background threads, overlapped with the model"
+    )
+    for name, reason in report["skipped"].items():
+        lines.append(f"{name}: skipped ({reason})")
+    lines.append("")
+    rates = report["matmul_gflop_per_s"]
+    lines.append(
+        f"encoder: {report['encoder_gflop']:.1f} GFLOP per image (analytic); measured 2048^3 "
+        "matmul rate: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items())
+    )
+    for name, r in report["variants"].items():
+        lines.append(
+            f"  {name:<9} encoder {r['encoder_s_per_call']:.2f} s/forward "
+            f"({r['stage_calls']['encoder']} forwards) = {r['encoder_flop_per_s'] / 1e9:.1f} "
+            f"GFLOP/s = {r['encoder_fraction_of_matmul']:.0%} of the matmul rate"
+        )
+    for name, r in report["variants"].items():
+        if name != "naive" and "images_per_s_vs_naive" in r:
+            lines.append(
+                f"{name} images/s = {r['images_per_s_vs_naive']:.2f}x naive, "
+                f"prompts/s = {r['prompts_per_s_vs_naive']:.2f}x naive"
+            )
+    if memory := report.get("peak_memory"):
+        lines.append("")
+        lines.append(
+            f"peak RSS, {memory['variant']} with a {memory['model']} SAM at {memory['size']} px, "
+            f"{memory['prompts']} prompt(s) per image (each in a fresh process):"
+        )
+        for run in memory["runs"]:
+            lines.append(
+                f"  {run['images']:>4} images: {run['peak_rss_mib']:.0f} MiB ({run['wall_s']:.1f} s)"
+            )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=3, help="synthetic images (default 3)")
+    parser.add_argument("--prompts", type=int, default=1, help="box prompts per image")
+    parser.add_argument("--model", choices=("vit_b", "vit_l", "vit_h", "tiny"), default="vit_b")
+    parser.add_argument("--size", type=int, default=1024, help="SAM input size (default 1024)")
+    parser.add_argument("--image-size", type=_image_size, default=(1024, 768), help="WxH")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--memory-images",
+        type=lambda s: [int(v) for v in s.split(",") if v],
+        default=[10, 100],
+        help="image counts for the peak-memory runs (default 10,100; '' to skip)",
+    )
+    parser.add_argument("--memory-model", choices=("vit_b", "tiny"), default="tiny")
+    parser.add_argument("--memory-size", type=int, default=256)
+    parser.add_argument("--peak-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if args.peak_only and len(args.variants) != 1:
+        parser.error("--peak-only takes exactly one of --variants")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*SAM found no mask.*")  # random weights
+    if args.peak_only:
+        print(json.dumps(peak_only(args)))
+        return
+    report = run_benchmark(args)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+
+
+if __name__ == "__main__":
+    main()
