@@ -10,6 +10,7 @@ Variants, timed in one run on the same synthetic PNGs and the same random-weight
             per image, matte() decodes all prompts of the image in a batch, a writer thread
             writes while the next image is computed.
   mam-bf16  the same under bf16 autocast (skipped, with the reason, where bf16 is unusable).
+  mam-bf16enc  bf16 autocast for the SAM encoder only; prompts, M2M and refinement in fp32.
 
 Weights are random (default init): the timings are those of the real architectures, the
 alphas are meaningless. `--peak-only` runs one variant and prints its peak resident memory;
@@ -49,7 +50,13 @@ if TYPE_CHECKING:
 
 STAGES = ("decode", "resize", "encoder", "prompt", "m2m", "refine", "write")
 OVERLAPPED = ("decode", "resize", "write")  # run in background threads in the mam-* variants
-VARIANTS = ("naive", "mam-fp32", "mam-bf16")
+VARIANTS = ("naive", "mam-fp32", "mam-bf16", "mam-bf16enc")
+# precision of (the SAM encoder, matte(): prompt decoding and M2M) for the MattingAnything variants
+PRECISIONS = {
+    "mam-fp32": ("fp32", "fp32"),
+    "mam-bf16": ("bf16", "bf16"),
+    "mam-bf16enc": ("bf16", "fp32"),
+}
 RANDOM_WEIGHTS_NOTE = "random weights (default init): timings are real, the alphas are not"
 
 
@@ -283,10 +290,14 @@ def _prefetched(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, depth: 
 
 
 def run_mam(
-    images: list[SyntheticImage], mam: MattingAnything, out: Path, timer: StageTimer
+    images: list[SyntheticImage],
+    encoder: MattingAnything,
+    mam: MattingAnything,
+    out: Path,
+    timer: StageTimer,
 ) -> None:
-    """The project's path: prefetching loader, one encode per image, batched prompts,
-    background writes."""
+    """The project's path: prefetching loader, one encode per image (with `encoder`), all
+    prompts of an image batched in `mam.matte`, background writes."""
     from mamcli.io.images import load_rgb
     from mamcli.io.outputs import alpha_to_uint, write_image
     from mamcli.results import Instance
@@ -313,7 +324,7 @@ def run_mam(
         writes = []
         for image, prepared in _prefetched(loader, load, images, depth=2):
             with timer("encoder"):
-                encoded = mam.encode([prepared])[0]
+                encoded = encoder.encode([prepared])[0]
             instances = [Instance(id=str(k), box=box) for k, box in enumerate(image.boxes)]
             before = inner.seconds["prompt"] + inner.seconds["m2m"]
             start = time.perf_counter()
@@ -359,7 +370,7 @@ def build_models(model: str, size: int, device: str) -> Models:
 
 
 def time_variant(
-    name: str, models: Models, images: list[SyntheticImage], out: Path
+    name: str, models: Models, images: list[SyntheticImage], folder: Path
 ) -> dict[str, object]:
     """Run one variant over all images; wall time, per-stage seconds and throughput."""
     import torch
@@ -368,13 +379,14 @@ def time_variant(
 
     sync = torch.cuda.synchronize if models.device.type == "cuda" else (lambda: None)
     timer = StageTimer(sync)
-    folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if name == "naive":
         run_naive(images, SamStage(models.sam), models.m2m, folder, timer)
     else:
-        run_mam(images, models.matting(name.removeprefix("mam-")), folder, timer)
+        encode_precision, matte_precision = PRECISIONS[name]
+        encoder, mam = models.matting(encode_precision), models.matting(matte_precision)
+        run_mam(images, encoder, mam, folder, timer)
     wall = time.perf_counter() - start
     prompts = sum(len(image.boxes) for image in images)
     return {
@@ -387,16 +399,14 @@ def time_variant(
     }
 
 
-def warm_up(models: Models, image: SyntheticImage, precisions: Iterable[str]) -> None:
-    """One untimed image per precision, so first-call allocations and kernel picks don't count."""
-    from mamcli.io.images import load_rgb
-    from mamcli.results import Instance
-
-    rgb = load_rgb(image.path).rgb
-    for precision in precisions:
-        mam = models.matting(precision)
-        encoded = mam.encode([mam.sam.prepare(rgb)])[0]
-        mam.matte(encoded, [Instance(id="0", box=image.boxes[0])])
+def warm_and_time(
+    name: str, models: Models, images: list[SyntheticImage], folder: Path
+) -> dict[str, object]:
+    """Run the variant once untimed on one image with one prompt (first-call allocations and
+    kernel choices), then time it on all images."""
+    warm = SyntheticImage(images[0].path, images[0].boxes[:1])
+    time_variant(name, models, [warm], folder / "warm-up")
+    return time_variant(name, models, images, folder)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -471,27 +481,29 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     device = models.device
     variants = list(args.variants)
     skipped = {}
-    if "mam-bf16" in variants and (reason := bf16_unusable_reason(device)):
-        variants.remove("mam-bf16")
-        skipped["mam-bf16"] = reason
-        _log(f"skipping mam-bf16: {reason}")
+    reason = bf16_unusable_reason(device)
+    for name in [n for n in variants if "bf16" in n] if reason else []:
+        variants.remove(name)
+        skipped[name] = reason
+        _log(f"skipping {name}: {reason}")
     load_before = os.getloadavg()
     _log("timing matmul rates")
     rates = {"fp32": matmul_rate(device, torch.float32)}
-    if "mam-bf16" in variants:
+    if any(PRECISIONS.get(name, ("fp32",))[0] == "bf16" for name in variants):
         rates["bf16"] = matmul_rate(device, torch.bfloat16)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
         images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)
-        precisions = ["fp32"] + (["bf16"] if "mam-bf16" in variants else [])
-        _log(f"warm-up ({', '.join(precisions)})")
-        warm_up(models, images[0], precisions)
         for name in variants:
             _log(f"timing {name}")
-            results[name] = time_variant(name, models, images, Path(tmp) / "out")
+            try:
+                results[name] = warm_and_time(name, models, images, Path(tmp) / name)
+            except RuntimeError as exc:  # a variant the model code can't run is reported
+                skipped[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                _log(f"{name} {skipped[name]}")
     flops = encoder_flops(models.config)
     for name, result in results.items():
-        rate = rates["bf16" if name == "mam-bf16" else "fp32"]
+        rate = rates[PRECISIONS.get(name, ("fp32",))[0]]
         result["encoder_flop_per_s"] = flops / result["encoder_s_per_call"]
         result["encoder_fraction_of_matmul"] = result["encoder_flop_per_s"] / rate
         if "naive" in results:
@@ -582,7 +594,8 @@ def format_report(report: dict) -> str:
         )
         for run in memory["runs"]:
             lines.append(
-                f"  {run['images']:>4} images: {run['peak_rss_mib']:.0f} MiB ({run['wall_s']:.1f} s)"
+                f"  {run['images']:>4} images: {run['peak_rss_mib']:.0f} MiB"
+                f" (run took {run['wall_s']:.1f} s)"
             )
     return "\n".join(lines)
 
