@@ -550,14 +550,14 @@ def format_report(report: dict) -> str:
         f"{machine['loadavg_before'][0]:.2f} -> {machine['loadavg_after'][0]:.2f}",
         f"NOTE: {report['note']}",
         "",
-        f"{'variant':<9}"
+        f"{'variant':<12}"
         + "".join(f"{s:>8}" for s in STAGES)
         + f"{'wall s':>9}{'img/s':>8}{'prompt/s':>9}{'vs naive':>9}",
     ]
     for name, r in report["variants"].items():
         ratio = r.get("images_per_s_vs_naive")
         lines.append(
-            f"{name:<9}"
+            f"{name:<12}"
             + "".join(f"{r['stages_s'][s]:>8.2f}" for s in STAGES)
             + f"{r['wall_s']:>9.2f}{r['images_per_s']:>8.3f}{r['prompts_per_s']:>9.3f}"
             + (f"{ratio:>8.2f}x" if ratio is not None else f"{'-':>9}")
@@ -576,7 +576,7 @@ def format_report(report: dict) -> str:
     )
     for name, r in report["variants"].items():
         lines.append(
-            f"  {name:<9} encoder {r['encoder_s_per_call']:.2f} s/forward "
+            f"  {name:<12} encoder {r['encoder_s_per_call']:.2f} s/forward "
             f"({r['stage_calls']['encoder']} forwards) = {r['encoder_flop_per_s'] / 1e9:.1f} "
             f"GFLOP/s = {r['encoder_fraction_of_matmul']:.0%} of the matmul rate"
         )
