@@ -104,3 +104,16 @@ def test_forward_scales_follow_the_input_size() -> None:
         assert alpha.shape == (2, 1, 128, 128)
         assert float(alpha.min()) >= 0.0 and float(alpha.max()) <= 1.0
     assert out.mask.shape == (2, 1, 128, 128)
+
+
+def test_bf16_autocast_forward_runs_and_stays_close_to_fp32() -> None:
+    from conftest import make_random_m2m
+
+    model = make_random_m2m()
+    args = (torch.randn(1, 256, 4, 4), torch.randn(1, 3, 64, 64), torch.ones(1, 1, 16, 16))
+    with torch.no_grad():
+        reference = model(*args).alpha_os1
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(*args).alpha_os1
+    assert low.shape == reference.shape
+    assert float((low.float() - reference).abs().mean()) < 0.05

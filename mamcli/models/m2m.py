@@ -47,7 +47,9 @@ class SpectralNorm(nn.Module):
                 u = _l2normalize(w_mat @ v)
                 self.module.weight_u.copy_(u)
                 self.module.weight_v.copy_(v)
-        sigma = torch.dot(u, w_mat @ v)
+        # In fp32 even under autocast: the dot product needs both vectors in one dtype.
+        with torch.autocast(w_bar.device.type, enabled=False):
+            sigma = torch.dot(u.float(), w_mat.float() @ v.float())
         return w_bar / sigma
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
