@@ -1,26 +1,36 @@
-"""Benchmark the MAM image path: the naive per-prompt flow against the project's batched path.
+"""Benchmark the MAM image path: the naive per-prompt flow against the project's path.
 
 python benchmarks/bench_matte.py --images 3 --prompts 4 --model vit_b --size 1024 [--json]
 
-Variants, timed in one run on the same synthetic PNGs and the same random-weight models:
-  naive     what the reference flow does: for every prompt re-read and decode the image,
-            resize, encode it, decode one prompt, run M2M on one prompt (fp32), refine with
-            CPU round trips (cv2) and write the PNG synchronously.
-  mam-fp32  MattingAnything: a loader thread decodes and resizes ahead, the encoder runs once
-            per image, matte() decodes all prompts of the image in a batch, a writer thread
-            writes while the next image is computed.
-  mam-bf16  the same under bf16 autocast (skipped, with the reason, where bf16 is unusable).
-  mam-bf16enc  bf16 autocast for the SAM encoder only; prompts, M2M and refinement in fp32.
+Variants, timed in one run on the same synthetic PNGs and the same random-weight models.
+Each `flow...` variant adds one change to the one before it, so the table shows what each
+change is worth:
+  naive          what the reference flow does: for every prompt re-read and decode the
+                 image, resize, encode it, decode one prompt, run M2M on one prompt (fp32),
+                 refine with CPU round trips (cv2) and write the PNG synchronously.
+  flow           MattingAnything with segment-anything's own attention and the plain M2M:
+                 a loader thread decodes and resizes ahead, the encoder runs once per image,
+                 matte() decodes all prompts of the image in one batch (M2M in batches of
+                 8), a writer thread writes while the next image is computed.
+  flow+sdpa      + the encoder's attention through scaled_dot_product_attention.
+  flow+sdpa+m2m  + M2M with spectral/batch norms folded into its convs, channels_last.
+  mam-fp32       + M2M one prompt per call on the CPU: the default settings, fp32.
+  mam-bf16, mam-fp16   the default settings under bf16 / fp16 autocast.
+  mam-compile    the default settings with torch.compile (not run unless asked for: its
+                 first call compiles for minutes on a CPU; reported as warm-up time).
 
-Weights are random (default init): the timings are those of the real architectures, the
-alphas are meaningless. `--peak-only` runs one variant and prints its peak resident memory;
-the main run uses it in subprocesses to compare 10 against 100 images (streaming check).
+Weights are random (default init; M2M's spectral-norm vectors power-iterated as in a trained
+checkpoint): the timings are those of the real architectures, the alphas are not meaningful,
+but their differences from the naive flow's alphas show what each variant changes numerically.
+`--peak-only` runs one variant and prints its peak resident memory; the main run uses it in
+subprocesses to compare 10 against 100 images (streaming check).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -35,7 +45,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,19 +55,45 @@ if TYPE_CHECKING:
     import torch
 
     from mamcli.models.m2m import M2M
-    from mamcli.models.mam import MattingAnything
+    from mamcli.models.mam import InferenceOptions, MattingAnything
     from mamcli.models.sam import SamConfig, SamStage
 
 STAGES = ("decode", "resize", "encoder", "prompt", "m2m", "refine", "write")
 OVERLAPPED = ("decode", "resize", "write")  # run in background threads in the mam-* variants
-VARIANTS = ("naive", "mam-fp32", "mam-bf16", "mam-bf16enc")
-# precision of (the SAM encoder, matte(): prompt decoding and M2M) for the MattingAnything variants
-PRECISIONS = {
-    "mam-fp32": ("fp32", "fp32"),
-    "mam-bf16": ("bf16", "bf16"),
-    "mam-bf16enc": ("bf16", "fp32"),
-}
-RANDOM_WEIGHTS_NOTE = "random weights (default init): timings are real, the alphas are not"
+VARIANTS = (
+    "naive",
+    "flow",
+    "flow+sdpa",
+    "flow+sdpa+m2m",
+    "mam-fp32",
+    "mam-bf16",
+    "mam-fp16",
+    "mam-compile",
+)
+DEFAULT_VARIANTS = VARIANTS[:-1]
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+def variant_settings(name: str) -> tuple[str, InferenceOptions]:
+    """(precision, inference options) of a MattingAnything variant."""
+    from mamcli.models.mam import REFERENCE_OPTIONS, InferenceOptions
+
+    return {
+        "flow": ("fp32", replace(REFERENCE_OPTIONS, m2m_batch=8)),
+        "flow+sdpa": ("fp32", InferenceOptions(fold_m2m=False, channels_last=False, m2m_batch=8)),
+        "flow+sdpa+m2m": ("fp32", InferenceOptions(m2m_batch=8)),
+        "mam-fp32": ("fp32", InferenceOptions()),
+        "mam-bf16": ("bf16", InferenceOptions()),
+        "mam-fp16": ("fp16", InferenceOptions()),
+        "mam-compile": ("fp32", InferenceOptions(compile=True)),
+    }[name]
+
+
+def variant_precision(name: str) -> str:
+    return "fp32" if name == "naive" else variant_settings(name)[0]
+
+
+RANDOM_WEIGHTS_NOTE = "random weights: timings are real, alphas are not (their differences are)"
 
 
 # ----------------------------------------------------------------------------- timing
@@ -211,18 +247,13 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: i
     return 2 * n**3 / statistics.median(times)
 
 
-def bf16_unusable_reason(device: torch.device) -> str | None:
-    """None if bf16 runs natively on `device`, else why the bf16 variant is skipped."""
+def precision_unusable_reason(device: torch.device, precision: str) -> str | None:
+    """None if `precision` runs on `device`, else why its variants are skipped."""
     import torch
 
-    if device.type == "cuda":
-        return None if torch.cuda.is_bf16_supported() else "this GPU has no bf16 support"
-    if device.type == "cpu":
-        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        if check is None or not check():
-            return "oneDNN reports no native bf16 on this CPU (no avx512_bf16/AMX)"
-        return None
-    return f"bf16 not benchmarked on {device.type}"
+    if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
+        return "this GPU has no bf16 support"
+    return None
 
 
 # ----------------------------------------------------------------------------- variants
@@ -237,8 +268,10 @@ def run_naive(
 
     from mamcli.io.images import load_rgb
     from mamcli.io.outputs import alpha_to_uint, write_image
+    from mamcli.models.attention import set_attention_kernel
     from mamcli.models.refine import RefineConfig, refine
 
+    set_attention_kernel(stage.sam.image_encoder, "reference")
     config = RefineConfig()
     with torch.inference_mode():
         for image in images:
@@ -291,13 +324,13 @@ def _prefetched(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, depth: 
 
 def run_mam(
     images: list[SyntheticImage],
-    encoder: MattingAnything,
     mam: MattingAnything,
     out: Path,
     timer: StageTimer,
+    batch_size: int = 1,
 ) -> None:
-    """The project's path: prefetching loader, one encode per image (with `encoder`), all
-    prompts of an image batched in `mam.matte`, background writes."""
+    """The project's path: prefetching loader, one encoder call per `batch_size` images,
+    all prompts of an image batched in `mam.matte`, background writes."""
     from mamcli.io.images import load_rgb
     from mamcli.io.outputs import alpha_to_uint, write_image
     from mamcli.results import Instance
@@ -322,17 +355,20 @@ def run_mam(
         timed_module(mam.m2m, inner, "m2m"),
     ):
         writes = []
-        for image, prepared in _prefetched(loader, load, images, depth=2):
+        loaded = _prefetched(loader, load, images, depth=2 * batch_size)
+        while batch := list(itertools.islice(loaded, batch_size)):
             with timer("encoder"):
-                encoded = encoder.encode([prepared])[0]
-            instances = [Instance(id=str(k), box=box) for k, box in enumerate(image.boxes)]
-            before = inner.seconds["prompt"] + inner.seconds["m2m"]
-            start = time.perf_counter()
-            mattes = mam.matte(encoded, instances)
-            elapsed = time.perf_counter() - start
-            inside = inner.seconds["prompt"] + inner.seconds["m2m"] - before
-            timer.add("refine", elapsed - inside)
-            writes.append(writer.submit(write, image.path.stem, [m.alpha for m in mattes]))
+                encoded = mam.encode([prepared for _, prepared in batch])
+            for (image, _), encoded_image in zip(batch, encoded, strict=True):
+                instances = [Instance(id=str(k), box=box) for k, box in enumerate(image.boxes)]
+                before = inner.seconds["prompt"] + inner.seconds["m2m"]
+                start = time.perf_counter()
+                mattes = mam.matte(encoded_image, instances)
+                elapsed = time.perf_counter() - start
+                inside = inner.seconds["prompt"] + inner.seconds["m2m"] - before
+                timer.add("refine", elapsed - inside)
+                alphas = [m.alpha for m in mattes]
+                writes.append(writer.submit(write, image.path.stem, alphas))
         for future in writes:
             future.result()
     for stage in ("prompt", "m2m"):
@@ -347,17 +383,17 @@ class Models:
     device: torch.device
     config: SamConfig
 
-    def matting(self, precision: str) -> MattingAnything:
+    def matting(self, precision: str, options: InferenceOptions) -> MattingAnything:
         from mamcli.models.mam import MattingAnything
 
-        return MattingAnything(self.sam, self.m2m, self.device, precision)
+        return MattingAnything(self.sam, self.m2m, self.device, precision, options=options)
 
 
 def build_models(model: str, size: int, device: str) -> Models:
-    """Random-weight SAM (default init) and M2M, in eval mode on `device`."""
+    """Random-weight SAM (default init) and M2M (spectral norms converged), in eval mode."""
     import torch
 
-    from mamcli.models.m2m import M2M
+    from mamcli.models.m2m import M2M, converge_spectral_norms
     from mamcli.models.mam import resolve_device
     from mamcli.models.sam import build_sam
 
@@ -365,28 +401,34 @@ def build_models(model: str, size: int, device: str) -> Models:
     config = sam_config(model, size)
     resolved = resolve_device(device)
     sam = build_sam(config).to(resolved).eval().requires_grad_(False)
-    m2m = M2M().to(resolved).eval().requires_grad_(False)
+    m2m = converge_spectral_norms(M2M()).to(resolved).eval().requires_grad_(False)
     return Models(sam, m2m, resolved, config)
 
 
+def variant_runner(
+    name: str, models: Models, batch_size: int = 1
+) -> Callable[[list, Path, StageTimer], None]:
+    """The variant as a function of (images, output folder, timer); models built once."""
+    from mamcli.models.sam import SamStage
+
+    if name == "naive":
+        stage = SamStage(models.sam)
+        return lambda images, out, timer: run_naive(images, stage, models.m2m, out, timer)
+    mam = models.matting(*variant_settings(name))
+    return lambda images, out, timer: run_mam(images, mam, out, timer, batch_size)
+
+
 def time_variant(
-    name: str, models: Models, images: list[SyntheticImage], folder: Path
+    run: Callable, models: Models, images: list[SyntheticImage], folder: Path
 ) -> dict[str, object]:
     """Run one variant over all images; wall time, per-stage seconds and throughput."""
     import torch
-
-    from mamcli.models.sam import SamStage
 
     sync = torch.cuda.synchronize if models.device.type == "cuda" else (lambda: None)
     timer = StageTimer(sync)
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    if name == "naive":
-        run_naive(images, SamStage(models.sam), models.m2m, folder, timer)
-    else:
-        encode_precision, matte_precision = PRECISIONS[name]
-        encoder, mam = models.matting(encode_precision), models.matting(matte_precision)
-        run_mam(images, encoder, mam, folder, timer)
+    run(images, folder, timer)
     wall = time.perf_counter() - start
     prompts = sum(len(image.boxes) for image in images)
     return {
@@ -400,13 +442,33 @@ def time_variant(
 
 
 def warm_and_time(
-    name: str, models: Models, images: list[SyntheticImage], folder: Path
+    name: str, models: Models, images: list[SyntheticImage], folder: Path, batch_size: int = 1
 ) -> dict[str, object]:
-    """Run the variant once untimed on one image with one prompt (first-call allocations and
-    kernel choices), then time it on all images."""
-    warm = SyntheticImage(images[0].path, images[0].boxes[:1])
-    time_variant(name, models, [warm], folder / "warm-up")
-    return time_variant(name, models, images, folder)
+    """Run the variant once on one image with one prompt (first-call allocations, kernel
+    choices, compilation: reported as warm-up seconds), then time it on all images."""
+    run = variant_runner(name, models, batch_size)
+    start = time.perf_counter()
+    first = [SyntheticImage(images[0].path, images[0].boxes[:1])]
+    time_variant(run, models, first, folder.parent / f"{folder.name}-warm-up")
+    warm_up = time.perf_counter() - start
+    return {**time_variant(run, models, images, folder), "warm_up_s": warm_up}
+
+
+def alpha_difference(reference: Path, other: Path) -> dict[str, float]:
+    """|alpha - reference alpha| in 8-bit levels over all PNGs of two output folders."""
+    import cv2
+
+    diffs = []
+    for path in sorted(reference.glob("*.png")):
+        a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.int16)
+        b = cv2.imread(str(other / path.name), cv2.IMREAD_UNCHANGED).astype(np.int16)
+        diffs.append(np.abs(a - b).ravel())
+    levels = np.concatenate(diffs)
+    return {
+        "max_levels": float(levels.max()),
+        "mean_levels": float(levels.mean()),
+        "over_1_level": float((levels > 1).mean()),
+    }
 
 
 # ----------------------------------------------------------------------------- memory
@@ -417,7 +479,8 @@ def peak_only(args: argparse.Namespace) -> dict[str, object]:
     models = build_models(args.model, args.size, args.device)
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
         images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)
-        result = time_variant(args.variants[0], models, images, Path(tmp) / "out")
+        run = variant_runner(args.variants[0], models)
+        result = time_variant(run, models, images, Path(tmp) / "out")
     return {"images": args.images, "peak_rss_mib": peak_rss_mib(), "wall_s": result["wall_s"]}
 
 
@@ -489,36 +552,52 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
     memory = measure_peak_memory(args) if args.memory_images else None  # before the big model
     models = build_models(args.model, args.size, args.device)
     device = models.device
-    variants = list(args.variants)
-    skipped = {}
-    reason = bf16_unusable_reason(device)
-    for name in [n for n in variants if "bf16" in n] if reason else []:
-        variants.remove(name)
-        skipped[name] = reason
-        _log(f"skipping {name}: {reason}")
+    variants, skipped = [], {}
+    for name in args.variants:
+        reason = precision_unusable_reason(device, variant_precision(name))
+        if reason:
+            skipped[name] = reason
+            _log(f"skipping {name}: {reason}")
+        else:
+            variants.append(name)
     load_before = os.getloadavg()
     _log("timing matmul rates")
-    rates = {"fp32": matmul_rate(device, torch.float32)}
-    if any(PRECISIONS.get(name, ("fp32",))[0] == "bf16" for name in variants):
-        rates["bf16"] = matmul_rate(device, torch.bfloat16)
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    used = sorted({variant_precision(name) for name in variants} | {"fp32"}, key=DTYPES.index)
+    rates = {precision: matmul_rate(device, dtypes[precision]) for precision in used}
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
         images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)
         for name in variants:
             _log(f"timing {name}")
             try:
-                results[name] = warm_and_time(name, models, images, Path(tmp) / name)
+                results[name] = warm_and_time(
+                    name, models, images, Path(tmp) / name, args.batch_size
+                )
             except RuntimeError as exc:  # a variant the model code can't run is reported
                 skipped[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
                 _log(f"{name} {skipped[name]}")
+        if "naive" in results:
+            for name in results:
+                results[name]["alpha_vs_naive"] = alpha_difference(
+                    Path(tmp) / "naive", Path(tmp) / name
+                )
     flops = encoder_flops(models.config)
+    previous = None
     for name, result in results.items():
-        rate = rates[PRECISIONS.get(name, ("fp32",))[0]]
-        result["encoder_flop_per_s"] = flops / result["encoder_s_per_call"]
-        result["encoder_fraction_of_matmul"] = result["encoder_flop_per_s"] / rate
+        # naive encodes once per prompt; the mam variants once per image (in batches)
+        encoded = args.images * (args.prompts if name == "naive" else 1)
+        result["encoder_flop_per_s"] = flops * encoded / result["stages_s"]["encoder"]
+        result["encoder_fraction_of_matmul"] = (
+            result["encoder_flop_per_s"] / rates[variant_precision(name)]
+        )
         if "naive" in results:
             for key in ("images_per_s", "prompts_per_s"):
                 result[f"{key}_vs_naive"] = result[key] / results["naive"][key]
+        if previous is not None:
+            step = result["prompts_per_s"] / previous["prompts_per_s"]
+            result["prompts_per_s_vs_previous"] = step
+        previous = result
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "note": RANDOM_WEIGHTS_NOTE,
@@ -538,6 +617,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             "model": args.model,
             "size": args.size,
             "image_size": args.image_size,
+            "batch_size": args.batch_size,
         },
         "encoder_gflop": flops / 1e9,
         "matmul_gflop_per_s": {k: v / 1e9 for k, v in rates.items()},
@@ -554,27 +634,39 @@ def format_report(report: dict) -> str:
     lines = [
         f"MAM benchmark {report['date']}: {settings['images']} images x {settings['prompts']} "
         f"box prompts, {settings['model']} at {settings['size']} px, "
-        f"{'x'.join(map(str, settings['image_size']))} PNGs",
+        f"{'x'.join(map(str, settings['image_size']))} PNGs, "
+        f"{settings.get('batch_size', 1)} image(s) per encoder call in mam-*",
         f"{machine['cpu']} ({machine['cpu_count']} CPUs, {machine['torch_threads']} torch "
         f"threads), device {machine['device']}, torch {machine['torch']}, load average "
         f"{machine['loadavg_before'][0]:.2f} -> {machine['loadavg_after'][0]:.2f}",
         f"NOTE: {report['note']}",
         "",
-        f"{'variant':<12}"
+        f"{'variant':<14}"
         + "".join(f"{s:>8}" for s in STAGES)
-        + f"{'wall s':>9}{'img/s':>8}{'prompt/s':>9}{'vs naive':>9}",
+        + f"{'wall s':>8}{'img/s':>7}{'prompt/s':>9}{'vs naive':>9}{'vs prev':>8}"
+        + f"{'warm-up':>8}{'alpha d max/mean':>17}",
     ]
     for name, r in report["variants"].items():
         ratio = r.get("images_per_s_vs_naive")
+        step = r.get("prompts_per_s_vs_previous")
+        alpha = r.get("alpha_vs_naive")
         lines.append(
-            f"{name:<12}"
+            f"{name:<14}"
             + "".join(f"{r['stages_s'][s]:>8.2f}" for s in STAGES)
-            + f"{r['wall_s']:>9.2f}{r['images_per_s']:>8.3f}{r['prompts_per_s']:>9.3f}"
+            + f"{r['wall_s']:>8.2f}{r['images_per_s']:>7.3f}{r['prompts_per_s']:>9.3f}"
             + (f"{ratio:>8.2f}x" if ratio is not None else f"{'-':>9}")
+            + (f"{step:>7.2f}x" if step is not None else f"{'-':>8}")
+            + f"{r['warm_up_s']:>7.1f}s"
+            + (
+                f"{alpha['max_levels']:>10.0f} / {alpha['mean_levels']:.3f}"
+                if alpha
+                else f"{'-':>17}"
+            )
         )
     lines.append(
-        "stage columns are seconds summed over the run; in mam-* "
-        f"{', '.join(OVERLAPPED)} run in background threads, overlapped with the model"
+        "stage columns are seconds summed over the run; decode, resize and write run in "
+        "background threads in all but naive; vs prev = prompts/s against the row above; "
+        "alpha d = |alpha - naive's alpha| in 8-bit levels (max / mean)"
     )
     for name, reason in report["skipped"].items():
         lines.append(f"{name}: skipped ({reason})")
@@ -586,9 +678,10 @@ def format_report(report: dict) -> str:
     )
     for name, r in report["variants"].items():
         lines.append(
-            f"  {name:<12} encoder {r['encoder_s_per_call']:.2f} s/forward "
-            f"({r['stage_calls']['encoder']} forwards) = {r['encoder_flop_per_s'] / 1e9:.1f} "
-            f"GFLOP/s = {r['encoder_fraction_of_matmul']:.0%} of the matmul rate"
+            f"  {name:<14} encoder {r['encoder_s_per_call']:.2f} s/call "
+            f"({r['stage_calls']['encoder']} calls) = {r['encoder_flop_per_s'] / 1e9:.1f} "
+            f"GFLOP/s = {r['encoder_fraction_of_matmul']:.0%} of the "
+            f"{variant_precision(name)} matmul rate"
         )
     for name, r in report["variants"].items():
         if name != "naive" and "images_per_s_vs_naive" in r:
@@ -629,7 +722,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=1024, help="SAM input size (default 1024)")
     parser.add_argument("--image-size", type=_image_size, default=(1024, 768), help="WxH")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="images per encoder call in the mam variants"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(DEFAULT_VARIANTS),
+        help="default: all but mam-compile",
+    )
     parser.add_argument(
         "--memory-images",
         type=lambda s: [int(v) for v in s.split(",") if v],

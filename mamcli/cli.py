@@ -342,6 +342,14 @@ def _print_summary(summary) -> None:
     console.print(table)
     for record in summary.failed:
         console.print(f"[red]failed[/red] {record['error']}", highlight=False, soft_wrap=True)
+    if summary.unmatched_prompts:
+        names = ", ".join(summary.unmatched_prompts)
+        console.print(
+            f"[yellow]warning[/yellow] {len(summary.unmatched_prompts)} prompt-file entries "
+            f"match no input image: {names}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary.manifest:
         console.print(f"manifest: {summary.manifest}", highlight=False)
 
@@ -393,7 +401,10 @@ def _matte(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     devices: str = typer.Option(None, help="One worker per device, e.g. cuda:0,cuda:1."),
     gpus: int = typer.Option(None, help="One worker per GPU on the first N GPUs."),
-    precision: str = typer.Option("auto", help="auto, fp32, bf16 or fp16."),
+    precision: str = typer.Option(
+        "auto",
+        help="auto (bf16 where the device runs it natively fast, else fp32), fp32, bf16, fp16.",
+    ),
     outputs: str = typer.Option("alpha,cutout,composite", help="alpha,cutout,composite,mask."),
     alpha_depth: int = typer.Option(8, help="Bits per alpha pixel: 8 or 16."),
     foreground: bool = typer.Option(True, help="Estimate foreground colours for cut-outs."),

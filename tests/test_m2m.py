@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mamcli.errors import InputError
-from mamcli.models.m2m import M2M, SpectralNorm, trainable_parameters
+from mamcli.models.m2m import M2M, SpectralNorm, converge_spectral_norms, trainable_parameters
 from mamcli.models.mam import load_m2m
 
 LAYOUT = Path(__file__).parent / "data" / "m2m_state_dict.tsv"
@@ -117,3 +117,14 @@ def test_bf16_autocast_forward_runs_and_stays_close_to_fp32() -> None:
             low = model(*args).alpha_os1
     assert low.shape == reference.shape
     assert float((low.float() - reference).abs().mean()) < 0.05
+
+
+def test_converged_spectral_norm_divides_by_the_largest_singular_value() -> None:
+    model = converge_spectral_norms(M2M().eval(), iterations=200)
+    norms = [m for m in model.modules() if isinstance(m, SpectralNorm)]
+    assert len(norms) == 20
+    for norm in norms:
+        w_bar = norm.module.weight_bar
+        effective = norm._weight().reshape(w_bar.shape[0], -1)
+        top = torch.linalg.matrix_norm(effective, ord=2)
+        assert abs(float(top) - 1.0) < 0.05  # random u, v are off by orders of magnitude

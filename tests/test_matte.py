@@ -129,6 +129,26 @@ def test_instances_cutouts_and_composites(tmp_path: Path, mam_args: list[str]) -
     assert [p["id"] for p in record["prompts"]] == ["left", "right"]
 
 
+def test_prompt_entries_that_match_no_image_are_reported(
+    tmp_path: Path, mam_args: list[str]
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(synthetic_photo(60, 80)).save(folder / "cat.jpg")
+    boxes = {"cat.jpg": [[5, 5, 50, 40]], "kat.jpg": [[1, 1, 9, 9]], "gone/dog.png": [[1, 1, 9, 9]]}
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "out"
+    args = [str(folder), "-o", str(out), "--boxes", str(tmp_path / "boxes.json"), *mam_args]
+    result = _matte([*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["ok"] == 1
+    assert summary["unmatched_prompts"] == ["kat.jpg", "gone/dog.png"]
+    assert "2 prompt-file entries match no input image: kat.jpg, gone/dog.png" in (
+        " ".join(result.stderr.split())
+    )
+
+
 @pytest.mark.parametrize("key", ["../../etc/x.jpg", "ABSOLUTE"])
 def test_prompt_keys_outside_the_root_are_rejected(
     tmp_path: Path, mam_args: list[str], key: str

@@ -129,7 +129,7 @@ def test_boxes_key_by_relative_path_beats_name_and_stem(photos: Path, tmp_path: 
     sources = PromptSources(boxes_file=_write_json(tmp_path / "boxes.json", doc))
     assert _boxes(_prompts(sources, photos, "sub/b.png")) == [(1, 1, 5, 5)]
     assert _prompts(sources, photos) is None
-    assert sources.unmatched() == ["b.png", "b"]
+    assert sources.unmatched(find_images([photos])) == ["b.png", "b"]
 
 
 # --- first match wins ---------------------------------------------------------------
@@ -461,7 +461,8 @@ def test_coco_matching_ids_crowds_and_filters(photos: Path, tmp_path: Path) -> N
     sources = PromptSources(coco_file=coco, min_score=0.5)
     unscored = _prompts(sources, photos, "sub/b.png")  # ground truth has no score: kept
     assert _boxes(unscored) == [(1, 2, 4, 6)]
-    assert sources.unmatched() == ["elsewhere/c.jpg", "images/a.jpg"]
+    assert sources.unmatched(find_images([photos])) == ["elsewhere/c.jpg"]
+    assert sources.unmatched([_item(photos, "sub/b.png")]) == ["elsewhere/c.jpg", "images/a.jpg"]
 
 
 def test_coco_unknown_category_and_results_list(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -75,7 +76,6 @@ class PromptSources:
     _boxes: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _coco: dict[str, list[CocoImage]] | None = field(default=None, init=False, repr=False)
     _coco_categories: set[int | str] | None = field(default=None, init=False, repr=False)
-    _used: set[str] = field(default_factory=set, init=False, repr=False)
     _loaded: bool = field(default=False, init=False, repr=False)
 
     def load(self) -> PromptSources:
@@ -107,13 +107,23 @@ class PromptSources:
         instances = finalise(result.instances, image_size, where, result.warnings)
         return PromptSet(instances, f"{kind}:{where.file}", result.warnings)
 
-    def unmatched(self) -> list[str]:
-        """Keys of --boxes and file names of --coco that matched no image so far (typos)."""
+    def unmatched(self, items: Iterable[ImageItem]) -> list[str]:
+        """Keys of --boxes and file names of --coco that none of `items` uses (typos, or
+        images that are not there). An image uses the key it would be prompted from."""
+        self.load()
+        used: set[str] = set()
+        for item in items:
+            if self._boxes is not None:
+                used.add(_match_key(item.rel, self._boxes) or "")
+            for name in (str(item.rel), item.rel.name) if self._coco is not None else ():
+                if found := self._coco.get(name):
+                    used.update(image.file_name for image in found)
+                    break
         names = list(self._boxes or {})
         names += sorted(
             {image.file_name for found in (self._coco or {}).values() for image in found}
         )
-        return [name for name in names if name not in self._used]
+        return [name for name in names if name not in used]
 
     def _first_match(self, item: ImageItem, size: Size) -> tuple[str, Where, Parsed] | None:
         sidecar_json = _sidecar(item, ".json") if self.use_sidecars else None
@@ -123,7 +133,6 @@ class PromptSources:
         if self._boxes is not None:
             key = _match_key(item.rel, self._boxes)
             if key is not None:
-                self._used.add(key)
                 where = Where(Path(self.boxes_file), f"image {item.rel}: ")
                 return "boxes", where, parse_mam(self._boxes[key], where)
         if self._coco is not None:
@@ -146,7 +155,6 @@ class PromptSources:
             if len(found) > 1:
                 listed = ", ".join(image.file_name for image in found)
                 raise InputError(self.coco_file, f"image {item.rel} matches several: {listed}")
-            self._used.add(found[0].file_name)
             return found[0]
         return None
 

@@ -39,7 +39,7 @@ class SpectralNorm(nn.Module):
 
     def _weight(self) -> torch.Tensor:
         w_bar = self.module.weight_bar
-        w_mat = w_bar.view(w_bar.shape[0], -1)
+        w_mat = w_bar.reshape(w_bar.shape[0], -1)
         u, v = self.module.weight_u, self.module.weight_v
         if self.training:
             with torch.no_grad():
@@ -55,6 +55,27 @@ class SpectralNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.module.weight = self._weight()
         return self.module(x)
+
+
+@torch.no_grad()
+def converge_spectral_norms(model: nn.Module, iterations: int = 50) -> nn.Module:
+    """Power-iterate every spectral norm's u, v towards the top singular pair of its weight.
+
+    A trained checkpoint carries converged u, v; freshly initialised ones are random, which
+    makes sigma arbitrary and random-weight activations explode. Benchmarks and tests use
+    this to get random models whose activations (and alpha differences) behave like real ones.
+    """
+    for module in model.modules():
+        if isinstance(module, SpectralNorm):
+            inner = module.module
+            w_mat = inner.weight_bar.reshape(inner.weight_bar.shape[0], -1)
+            u = inner.weight_u
+            for _ in range(iterations):
+                v = _l2normalize(w_mat.t() @ u)
+                u = _l2normalize(w_mat @ v)
+            inner.weight_u.copy_(u)
+            inner.weight_v.copy_(v)
+    return model
 
 
 def _conv3x3(inplanes: int, planes: int) -> nn.Conv2d:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from mamcli.errors import MamError
+from mamcli.models.attention import AttentionKernel, set_attention_kernel
 from mamcli.models.checkpoint import check_state_dict, load_state_dict
 from mamcli.models.m2m import M2M
+from mamcli.models.m2m_inference import fold_for_inference
 from mamcli.models.refine import RefineConfig, refine
 from mamcli.models.sam import PreparedImage, SamStage, load_sam
 from mamcli.results import Instance, InstanceMatte
@@ -55,15 +57,51 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
+def runs_bf16_natively(device: torch.device) -> bool:
+    """Whether bf16 matrix work is faster than fp32 on `device`: CUDA GPUs with bf16, and
+    CPUs with AMX tiles. (AVX512-BF16 alone is not: measured slower than fp32, see
+    docs/performance.md.)"""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_amx_tile_supported()
+    return False
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 on devices that run it natively fast (CUDA with bf16), else fp32."""
+    """`auto` is bf16 where the device runs it natively fast, else fp32."""
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return "bf16"
-        return "fp32"
+        return "bf16" if runs_bf16_natively(device) else "fp32"
     if precision not in PRECISIONS:
         raise MamError(f"unknown precision {precision!r}; choose auto, {', '.join(PRECISIONS)}")
     return precision
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How the networks run. Every setting gives the same alphas up to float rounding.
+
+    attention: "sdpa" (fused, default) or "reference" (segment-anything's own code).
+    fold_m2m: fold M2M's spectral and batch norms into its convolutions.
+    channels_last: run M2M's convolutions in NHWC memory layout.
+    m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
+        full-resolution activations of one prompt stay in cache) and 8 elsewhere.
+    compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
+    """
+
+    attention: AttentionKernel = "sdpa"
+    fold_m2m: bool = True
+    channels_last: bool = True
+    m2m_batch: int | None = None
+    compile: bool = False
+
+    def m2m_batch_for(self, device: torch.device) -> int:
+        if self.m2m_batch is not None:
+            return self.m2m_batch
+        return 1 if device.type == "cpu" else 8
+
+
+REFERENCE_OPTIONS = InferenceOptions(attention="reference", fold_m2m=False, channels_last=False)
 
 
 @dataclass
@@ -99,14 +137,33 @@ class MattingAnything:
         precision: str = "fp32",
         refine_config: RefineConfig | None = None,
         max_prompt_batch: int = 8,
+        options: InferenceOptions | None = None,
     ) -> None:
         self.device = resolve_device(str(device))
         self.precision = resolve_precision(precision, self.device)
-        self.sam = SamStage(sam.to(self.device).eval())
-        self.m2m = None if m2m is None else m2m.to(self.device).eval()
+        self.options = options or InferenceOptions()
+        sam = sam.to(self.device).eval()
+        set_attention_kernel(sam.image_encoder, self.options.attention)
+        encoder = torch.compile(sam.image_encoder) if self.options.compile else None
+        self.sam = SamStage(sam, encoder)
+        self.m2m = None if m2m is None else self._inference_m2m(m2m)
         self.refine_config = refine_config or RefineConfig()
         self.max_prompt_batch = max_prompt_batch
         self._image: EncodedImage | None = None
+
+    def _inference_m2m(self, m2m: M2M) -> torch.nn.Module:
+        """M2M on the device, eval mode, folded / NHWC / compiled as the options say."""
+        model = m2m.to(self.device).eval()
+        if self.options.fold_m2m:
+            model = fold_for_inference(model)
+        if self.options.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.options.compile else model
+
+    def _m2m_input(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.options.channels_last:
+            return tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
 
     @classmethod
     def from_checkpoints(
@@ -169,13 +226,7 @@ class MattingAnything:
             labels = [1] * len(pts) if point_labels is None else [int(v) for v in point_labels[i]]
             box = None if boxes is None else tuple(map(float, boxes[i]))
             instances.append(Instance(id=str(i), box=box, points=pts, point_labels=labels))
-        config = (
-            self.refine_config
-            if mode is None
-            else RefineConfig(
-                mode=mode, widths=self.refine_config.widths, two_sided=self.refine_config.two_sided
-            )
-        )
+        config = self.refine_config if mode is None else replace(self.refine_config, mode=mode)
         return self.matte(self._image, instances, config, return_scales)
 
     @torch.inference_mode()
@@ -245,16 +296,24 @@ class MattingAnything:
         config: RefineConfig,
         return_scales: bool,
     ) -> list[InstanceMatte]:
-        count = len(instances)
         guide, post_mask, iou = self._segment(image, instances)
+        step = self.options.m2m_batch_for(self.device)
+        parts = [self._m2m_scales(image, guide[i : i + step]) for i in range(0, len(guide), step)]
+        scales = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+        alpha = refine(scales["os1"], scales["os4"], scales["os8"], post_mask, config)
+        return _results(instances, alpha, post_mask, iou, scales if return_scales else None)
+
+    def _m2m_scales(self, image: EncodedImage, guide: torch.Tensor) -> dict[str, torch.Tensor]:
+        """M2M on a batch of guide masks; its three alphas at the original size (N x H x W)."""
+        count = len(guide)
         with self._autocast():
             out = self.m2m(
-                image.embedding.expand(count, -1, -1, -1),
-                image.model_input.expand(count, -1, -1, -1),
-                guide,
+                self._m2m_input(image.embedding.expand(count, -1, -1, -1)),
+                self._m2m_input(image.model_input.expand(count, -1, -1, -1)),
+                self._m2m_input(guide),
             )
         h, w = image.prepared.input_size
-        scales = {
+        return {
             name: F.interpolate(
                 alpha[..., :h, :w].float(),
                 image.prepared.original_size,
@@ -267,8 +326,6 @@ class MattingAnything:
                 ("os8", out.alpha_os8),
             )
         }
-        alpha = refine(scales["os1"], scales["os4"], scales["os8"], post_mask, config)
-        return _results(instances, alpha, post_mask, iou, scales if return_scales else None)
 
 
 def _results(

@@ -8,6 +8,7 @@ tests load the same way. MobileSAM (`vit_t`) comes from the optional `mobile_sam
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -183,8 +184,10 @@ class Decoded:
 class SamStage:
     """Wraps a SAM model: resizing, normalisation, encoding and batched prompt decoding."""
 
-    def __init__(self, sam: Sam) -> None:
+    def __init__(self, sam: Sam, encoder: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        """`encoder` replaces sam.image_encoder for encoding (a compiled copy of it, say)."""
         self.sam = sam
+        self.encoder = sam.image_encoder if encoder is None else encoder
         self.img_size: int = sam.image_encoder.img_size
         self.transform = ResizeLongestSide(self.img_size)
 
@@ -213,7 +216,7 @@ class SamStage:
 
     def encode(self, model_input: torch.Tensor) -> torch.Tensor:
         """Image embeddings B x C x s x s (fp32)."""
-        return self.sam.image_encoder(model_input).float()
+        return self.encoder(model_input).float()
 
     def transform_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> torch.Tensor:
         return torch.as_tensor(

@@ -104,6 +104,7 @@ class RunSummary:
     elapsed: float
     manifest: Path | None
     is_main: bool = True
+    unmatched_prompts: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for record in self.records if record["status"] == status)
@@ -126,6 +127,7 @@ class RunSummary:
             "failed": [{"input": r["input"], "error": r["error"]} for r in self.failed],
             "seconds": round(self.elapsed, 3),
             "manifest": str(self.manifest) if self.manifest else None,
+            "unmatched_prompts": self.unmatched_prompts,
         }
 
 
@@ -413,6 +415,7 @@ def run_matte(config: MatteConfig) -> RunSummary:
     distributed.init_group(rank, device)
     try:
         items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
+        unmatched = config.prompts.unmatched(items)
         items, refused = _collisions(items)
         run = _Run(config, engine, note)
         mine = distributed.shard(items, rank)
@@ -439,9 +442,9 @@ def run_matte(config: MatteConfig) -> RunSummary:
         if rank.world > 1 and rank.is_main:
             manifest = distributed.merge_manifests(config.out_dir, rank.world)
             records = [json.loads(line) for line in manifest.read_text().splitlines()]
-            return RunSummary(records, note, time.perf_counter() - start, manifest)
+            return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)
         return RunSummary(
-            run.records, note, time.perf_counter() - start, manifest, is_main=rank.is_main
+            run.records, note, time.perf_counter() - start, manifest, rank.is_main, unmatched
         )
     finally:
         distributed.close_group()
@@ -463,4 +466,6 @@ def run_on_devices(config: MatteConfig, devices: list[str]) -> RunSummary:
     manifest = config.out_dir / "manifest.jsonl"
     records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     note = records[0]["engine"]["choice"] if records else "no images"
-    return RunSummary(records, note, time.perf_counter() - start, manifest)
+    items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
+    unmatched = config.prompts.load().unmatched(items)
+    return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)
