@@ -477,6 +477,12 @@ def _matte(
         summary = run_on_devices(config, device_list or [device])
     except (MamError, ValueError) as exc:
         fail(exc)
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: finished images are kept; run the same command again to resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     if not summary.is_main:  # rank 0 reports for every worker
         raise typer.Exit(summary.exit_code)
     _print_summary(summary)

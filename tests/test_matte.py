@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -195,3 +197,40 @@ def test_two_torchrun_workers_match_one_process(tmp_path: Path, mam_args: list[s
     manifest = _manifest(tmp_path / "two")
     assert sorted(r["rel"] for r in manifest) == [f"img{i}.png" for i in range(5)]
     assert not list((tmp_path / "two").glob("manifest.rank*.jsonl"))
+
+
+def test_ctrl_c_keeps_finished_images_and_the_rerun_resumes(
+    tmp_path: Path, mam_args: list[str]
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    count = 60
+    boxes = {}
+    for i in range(count):
+        Image.fromarray(synthetic_photo(300, 400, seed=i)).save(folder / f"img{i:02d}.png")
+        boxes[f"img{i:02d}.png"] = [[40, 30, 360, 270]]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "mamcli", "matte", str(folder), "-o", str(out),
+        "--boxes", str(tmp_path / "boxes.json"), *mam_args,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = out / ".mam" / "records"
+    deadline = time.monotonic() + 120
+    while not (records.is_dir() and any(records.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    done = len(list(records.iterdir()))
+    assert 1 <= done < count
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]  # no half-written file
+    for png in out.rglob("*.png"):  # everything written is a whole image
+        assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED) is not None, png
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    statuses = [record["status"] for record in _manifest(out)]
+    assert len(statuses) == count
+    assert statuses.count("cached") == done and statuses.count("ok") == count - done
