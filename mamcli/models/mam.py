@@ -64,7 +64,8 @@ def runs_bf16_natively(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return torch.cpu._is_amx_tile_supported()
+        has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3
+        return bool(has_amx and has_amx())
     return False
 
 
