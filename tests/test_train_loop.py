@@ -172,3 +172,20 @@ def test_torchrun_two_cpu_processes_train_one_checkpoint(
     M2M().load_state_dict(saved["state_dict"], strict=True)
     # rank 0 reports, the other rank stays quiet
     assert done.stdout.count("last.pth") == 1
+
+
+def test_frozen_sam_runs_the_fused_attention(tiny_sam_checkpoint: Path) -> None:
+    from mamcli.models.attention import SdpaAttention
+    from mamcli.models.sam import load_sam
+    from mamcli.train.loop import FrozenSam
+
+    frozen = FrozenSam(tiny_sam_checkpoint, "vit_b", torch.device("cpu"), bf16=False)
+    blocks = frozen.stage.sam.image_encoder.blocks
+    assert all(type(block.attn) is SdpaAttention for block in blocks)
+    images = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
+    boxes = torch.tensor([[10.0, 20.0, 200.0, 220.0], [0.0, 0.0, 128.0, 128.0]])
+    _, embeddings, _, _ = frozen(images, boxes)
+    reference = load_sam(tiny_sam_checkpoint, "vit_b")  # segment-anything's own attention
+    with torch.no_grad():
+        x = torch.stack([reference.preprocess(image.float()) for image in images])
+        torch.testing.assert_close(embeddings, reference.image_encoder(x), atol=1e-4, rtol=1e-4)
