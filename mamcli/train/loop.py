@@ -359,12 +359,14 @@ def _train(config: TrainConfig, ctx: Distributed) -> TrainSummary:
     log = TrainLog(out_dir / LOG, resume_step=trainer.step if config.resume else None)
 
     def save(loss: float) -> None:
+        # resume.pth is the commit point, so it is written last: a run killed before it
+        # resumes from the previous one, and the log rows past that step are dropped then.
+        log.save()
         state = trainer.state_dict()
         save_checkpoint(out_dir / LAST, state["state_dict"], iter=trainer.step, loss=loss)
         save_checkpoint(
             out_dir / RESUME, state.pop("state_dict"), loss=loss, best_sad=best_sad, **state
         )
-        log.save()
 
     bar = tqdm(
         total=config.steps,
