@@ -405,6 +405,12 @@ def _matte(
         "auto",
         help="auto (bf16 where the device runs it natively fast, else fp32), fp32, bf16, fp16.",
     ),
+    compile_models: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile SAM's encoder and M2M: minutes to compile first; measured no "
+        "faster on CPUs (docs/performance.md), meant for long GPU runs.",
+    ),
     outputs: str = typer.Option("alpha,cutout,composite", help="alpha,cutout,composite,mask."),
     alpha_depth: int = typer.Option(8, help="Bits per alpha pixel: 8 or 16."),
     foreground: bool = typer.Option(True, help="Estimate foreground colours for cut-outs."),
@@ -456,6 +462,7 @@ def _matte(
                 refine=RefineConfig(mode=refine, widths=width_values),
                 device=device,
                 precision=precision,
+                compile=compile_models,
                 classic=ClassicConfig(),
             ),
             outputs=tuple(_csv(outputs)),

@@ -17,7 +17,7 @@ import numpy as np
 from mamcli.engines.classic import ClassicConfig, ClassicEngine
 from mamcli.engines.closed_form import refine_mask_cf
 from mamcli.errors import MamError
-from mamcli.models.mam import MattingAnything, load_m2m
+from mamcli.models.mam import InferenceOptions, MattingAnything, load_m2m
 from mamcli.models.refine import RefineConfig
 from mamcli.models.sam import load_sam
 from mamcli.models.weights import find_weights
@@ -39,6 +39,7 @@ class EngineSettings:
     refine: RefineConfig = field(default_factory=RefineConfig)
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False  # torch.compile the MAM networks (speed only: not in the fingerprint)
     classic: ClassicConfig = field(default_factory=ClassicConfig)
 
 
@@ -172,6 +173,7 @@ def build_engine(settings: EngineSettings) -> tuple[Engine, str]:
         device=settings.device,
         precision=settings.precision,
         refine_config=settings.refine,
+        options=InferenceOptions(compile=settings.compile),
     )
     how = "asked for" if settings.engine == "mam" else "weights found"
     return MamEngine(model, settings), f"MAM engine ({how})"
