@@ -13,11 +13,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import synthetic_photo
+import torch
+from conftest import make_random_m2m, synthetic_photo
 from PIL import Image
 from typer.testing import CliRunner
 
 from mamcli.cli import app
+from mamcli.models.m2m import converge_spectral_norms
 
 runner = CliRunner()
 GOOD = ["plain.jpg", "rotated.jpg", "deep.png", "cmyk.jpg", "grey.png", "fête d'été.png"]
@@ -46,6 +48,16 @@ def _photo_folder(root: Path) -> Path:
     boxes["rotated.jpg"] = [[20, 30, 100, 130]]  # in displayed (rotated) pixels
     (root / "boxes.json").write_text(json.dumps(boxes))
     return folder
+
+
+def _photos_with_boxes(root: Path, names: list[str], boxes: dict) -> tuple[Path, Path]:
+    """root/photos/<name> synthetic photos (300 x 400, one seed each) and root/boxes.json."""
+    folder = root / "photos"
+    folder.mkdir()
+    for seed, name in enumerate(names):
+        Image.fromarray(synthetic_photo(300, 400, seed=seed)).save(folder / name)
+    (root / "boxes.json").write_text(json.dumps(boxes))
+    return folder, root / "boxes.json"
 
 
 def _matte(args: list[str]):
@@ -134,13 +146,10 @@ def test_instances_cutouts_and_composites(tmp_path: Path, mam_args: list[str]) -
 def test_prompt_entries_that_match_no_image_are_reported(
     tmp_path: Path, mam_args: list[str]
 ) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    Image.fromarray(synthetic_photo(60, 80)).save(folder / "cat.jpg")
     boxes = {"cat.jpg": [[5, 5, 50, 40]], "kat.jpg": [[1, 1, 9, 9]], "gone/dog.png": [[1, 1, 9, 9]]}
-    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    folder, boxes_file = _photos_with_boxes(tmp_path, ["cat.jpg"], boxes)
     out = tmp_path / "out"
-    args = [str(folder), "-o", str(out), "--boxes", str(tmp_path / "boxes.json"), *mam_args]
+    args = [str(folder), "-o", str(out), "--boxes", str(boxes_file), *mam_args]
     result = _matte([*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -202,18 +211,14 @@ def test_two_torchrun_workers_match_one_process(tmp_path: Path, mam_args: list[s
 def test_ctrl_c_keeps_finished_images_and_the_rerun_resumes(
     tmp_path: Path, mam_args: list[str]
 ) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
     count = 60
-    boxes = {}
-    for i in range(count):
-        Image.fromarray(synthetic_photo(300, 400, seed=i)).save(folder / f"img{i:02d}.png")
-        boxes[f"img{i:02d}.png"] = [[40, 30, 360, 270]]
-    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    names = [f"img{i:02d}.png" for i in range(count)]
+    boxes = {name: [[40, 30, 360, 270]] for name in names}
+    folder, boxes_file = _photos_with_boxes(tmp_path, names, boxes)
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "mamcli", "matte", str(folder), "-o", str(out),
-        "--boxes", str(tmp_path / "boxes.json"), *mam_args,
+        "--boxes", str(boxes_file), *mam_args,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     records = out / ".mam" / "records"
@@ -239,11 +244,13 @@ def test_ctrl_c_keeps_finished_images_and_the_rerun_resumes(
 def test_compile_flag_gives_the_same_alphas_and_keeps_the_cache(
     tmp_path: Path, mam_args: list[str]
 ) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    Image.fromarray(synthetic_photo(90, 120)).save(folder / "a.png")
-    (tmp_path / "boxes.json").write_text(json.dumps({"a.png": [[10, 10, 100, 80]]}))
-    common = ["--boxes", str(tmp_path / "boxes.json"), *mam_args, "--outputs", "alpha"]
+    folder, boxes_file = _photos_with_boxes(tmp_path, ["a.png"], {"a.png": [[30, 20, 380, 280]]})
+    # converged spectral norms: with random u, v the logits reach 1e7 and float rounding
+    # differences between any two kernels flip pixels, compiled or not
+    m2m = tmp_path / "m2m_converged.pth"
+    torch.save(converge_spectral_norms(make_random_m2m()).state_dict(), m2m)
+    args = [*mam_args[:-1], str(m2m)]  # mam_args ends with --m2m-checkpoint PATH
+    common = ["--boxes", str(boxes_file), *args, "--outputs", "alpha"]
     eager, compiled = tmp_path / "eager", tmp_path / "compiled"
     assert _matte([str(folder), "-o", str(eager), *common]).exit_code == 0
     assert _matte([str(folder), "-o", str(compiled), *common, "--compile"]).exit_code == 0
