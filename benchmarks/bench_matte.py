@@ -54,9 +54,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from mamcli.models.m2m import M2M
-    from mamcli.models.mam import InferenceOptions, MattingAnything
-    from mamcli.models.sam import SamConfig, SamStage
+    from mamcli.model.api import InferenceOptions, MattingAnything
+    from mamcli.model.m2m import M2M
+    from mamcli.model.sam import SamConfig, SamStage
 
 STAGES = ("decode", "resize", "encoder", "prompt", "m2m", "refine", "write")
 OVERLAPPED = ("decode", "resize", "write")  # run in background threads in the mam-* variants
@@ -76,7 +76,7 @@ DTYPES = ("fp32", "bf16", "fp16")
 
 def variant_settings(name: str) -> tuple[str, InferenceOptions]:
     """(precision, inference options) of a MattingAnything variant."""
-    from mamcli.models.mam import REFERENCE_OPTIONS, InferenceOptions
+    from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions
 
     return {
         "flow": ("fp32", replace(REFERENCE_OPTIONS, m2m_batch=8)),
@@ -163,7 +163,7 @@ def make_images(
     """Write `count` PNGs (uint8 noise plus filled discs) and draw `prompts` boxes for each."""
     import cv2
 
-    from mamcli.io.outputs import write_image
+    from mamcli.imaging.write import write_image
 
     rng = np.random.default_rng(seed)
     images = []
@@ -191,7 +191,7 @@ def sam_config(model: str, size: int) -> SamConfig:
     """vit_b: the official ViT-B shape at `size` px; tiny: a 2-block ViT for quick checks."""
     from dataclasses import replace
 
-    from mamcli.models.sam import OFFICIAL_CONFIGS, SamConfig
+    from mamcli.model.sam import OFFICIAL_CONFIGS, SamConfig
 
     if model == "tiny":
         return SamConfig(
@@ -266,10 +266,10 @@ def run_naive(
     import torch
     import torch.nn.functional as F
 
-    from mamcli.io.images import load_rgb
-    from mamcli.io.outputs import alpha_to_uint, write_image
-    from mamcli.models.attention import set_attention_kernel
-    from mamcli.models.refine import RefineConfig, refine
+    from mamcli.imaging.read import load_rgb
+    from mamcli.imaging.write import alpha_to_uint, write_image
+    from mamcli.model.attention import set_attention_kernel
+    from mamcli.model.refine import RefineConfig, refine
 
     set_attention_kernel(stage.sam.image_encoder, "reference")
     config = RefineConfig()
@@ -331,8 +331,8 @@ def run_mam(
 ) -> None:
     """The project's path: prefetching loader, one encoder call per `batch_size` images,
     all prompts of an image batched in `mam.matte`, background writes."""
-    from mamcli.io.images import load_rgb
-    from mamcli.io.outputs import alpha_to_uint, write_image
+    from mamcli.imaging.read import load_rgb
+    from mamcli.imaging.write import alpha_to_uint, write_image
     from mamcli.results import Instance
 
     def load(image: SyntheticImage):
@@ -384,7 +384,7 @@ class Models:
     config: SamConfig
 
     def matting(self, precision: str, options: InferenceOptions) -> MattingAnything:
-        from mamcli.models.mam import MattingAnything
+        from mamcli.model.api import MattingAnything
 
         return MattingAnything(self.sam, self.m2m, self.device, precision, options=options)
 
@@ -393,9 +393,9 @@ def build_models(model: str, size: int, device: str) -> Models:
     """Random-weight SAM (default init) and M2M (spectral norms converged), in eval mode."""
     import torch
 
-    from mamcli.models.m2m import M2M, converge_spectral_norms
-    from mamcli.models.mam import resolve_device
-    from mamcli.models.sam import build_sam
+    from mamcli.model.api import resolve_device
+    from mamcli.model.m2m import M2M, converge_spectral_norms
+    from mamcli.model.sam import build_sam
 
     torch.manual_seed(0)
     config = sam_config(model, size)
@@ -409,7 +409,7 @@ def variant_runner(
     name: str, models: Models, batch_size: int = 1
 ) -> Callable[[list, Path, StageTimer], None]:
     """The variant as a function of (images, output folder, timer); models built once."""
-    from mamcli.models.sam import SamStage
+    from mamcli.model.sam import SamStage
 
     if name == "naive":
         stage = SamStage(models.sam)

@@ -25,8 +25,8 @@ VARIANTS = ("fp32", "bf16", "fp16")
 
 def sample_prompts(folder: Path) -> list[tuple[Path, list]]:
     """(image path, instances) for every sample image, prompts found as `mam matte` finds them."""
-    from mamcli.io.images import find_images, load_rgb
-    from mamcli.io.prompts import PromptSources
+    from mamcli.imaging.read import find_images, load_rgb
+    from mamcli.prompts.sources import PromptSources
 
     sources = PromptSources(boxes_file=folder / "boxes.json")
     found = []
@@ -39,8 +39,8 @@ def sample_prompts(folder: Path) -> list[tuple[Path, list]]:
 
 
 def alphas_8bit(model, samples: list[tuple[Path, list]]) -> list[np.ndarray]:
-    from mamcli.io.images import load_rgb
-    from mamcli.io.outputs import alpha_to_uint
+    from mamcli.imaging.read import load_rgb
+    from mamcli.imaging.write import alpha_to_uint
 
     out = []
     for path, instances in samples:
@@ -50,7 +50,7 @@ def alphas_8bit(model, samples: list[tuple[Path, list]]) -> list[np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mamcli.models.mam import REFERENCE_OPTIONS, InferenceOptions
+    from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=Path, default=Path("samples"))

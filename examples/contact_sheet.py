@@ -1,6 +1,6 @@
 """Make the README's contact sheet from a `mam matte samples -o OUT` run.
 
-    python examples/contact_sheet.py OUT docs/contact_sheet.png
+python examples/contact_sheet.py OUT docs/contact_sheet.png
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import cv2
 
-from mamcli.compose import contact_sheet, read_rgb
-from mamcli.io.outputs import write_image
+from mamcli.imaging.compose import contact_sheet, read_rgb
+from mamcli.imaging.write import write_image
 
 
 def main(out: Path, target: Path, samples: Path = Path("samples")) -> None:

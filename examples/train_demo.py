@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from skimage import data as photos
 
-from mamcli.models.sam import SamConfig, build_sam
+from mamcli.model.sam import SamConfig, build_sam
 from mamcli.train.data import RootSpec
 from mamcli.train.loop import TrainConfig, train
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mamcli.io.atomic import atomic_write_bytes
+from mamcli.runtime.atomic import atomic_write_bytes
 
 Series = tuple[Sequence[float], Sequence[float]]
 WIDTH, HEIGHT, MARGIN = 800, 300, 50

@@ -7,7 +7,7 @@ import io
 import math
 from pathlib import Path
 
-from mamcli.io.atomic import atomic_write_text
+from mamcli.runtime.atomic import atomic_write_text
 
 FIELDS = (
     "step",

@@ -20,13 +20,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mamcli.errors import InputError, MamError
-from mamcli.metrics.matting import REPORT_SCALE, abs_error_map, region_sum
-from mamcli.models.attention import set_attention_kernel
-from mamcli.models.checkpoint import save_checkpoint
-from mamcli.models.m2m import M2M, M2MOutput
-from mamcli.models.mam import resolve_device
-from mamcli.models.refine import refine
-from mamcli.models.sam import SamStage, load_sam
+from mamcli.eval.metrics import REPORT_SCALE, abs_error_map, region_sum
+from mamcli.hub.checkpoint import save_checkpoint
+from mamcli.model.api import resolve_device
+from mamcli.model.attention import set_attention_kernel
+from mamcli.model.m2m import M2M, M2MOutput
+from mamcli.model.refine import refine
+from mamcli.model.sam import SamStage, load_sam
 from mamcli.train.curve import plot_curve
 from mamcli.train.data import MattingDataset, RootSpec, make_sampler, scan_root, split_holdout
 from mamcli.train.log import TrainLog

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import torch
 
-from mamcli.models.refine import dilate
+from mamcli.model.refine import dilate
 
 # Widths of the prediction-guided weight maps at 1024 px (spec); scaled with the image size.
 OS4_MAX_WIDTH = 30

@@ -1,0 +1,300 @@
+"""Known checkpoints, where they are cached, and how to download them safely.
+
+A download goes to a temporary name beside its final place, is verified (sha256 when the
+registry knows it, else "loads as a checkpoint"), and only then is renamed into the
+cache, so a failed, corrupted or interrupted download never leaves a file that looks
+cached. Nothing here downloads implicitly: `resolve_checkpoint` only finds files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from tqdm.auto import tqdm
+
+from mamcli.errors import InputError, MamError
+
+KINDS = ("sam", "m2m")
+HF_SCHEME = "hf://"
+_CHECKPOINT_FLAGS = {"sam": "--sam-checkpoint", "m2m": "--m2m-checkpoint"}
+_SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_MAM_HF = "hf://zhengchong/Human-Toolkit/MAM/"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One downloadable checkpoint.
+
+    `urls` are tried in order (http(s)://, file:// or hf://OWNER/REPO/PATH). `sha256` is the
+    file's full hash, or None when no trustworthy hash is known ("unverified").
+    """
+
+    name: str
+    kind: str  # "sam" (a SAM backbone) or "m2m" (a Mask-to-Matte refiner)
+    model: str  # backbone: vit_b, vit_l, vit_h or vit_t
+    filename: str
+    urls: tuple[str, ...]
+    sha256: str | None = None
+    size: int | None = None  # bytes, for display only
+
+    @property
+    def verified(self) -> bool:
+        return self.sha256 is not None
+
+
+# The 6 hex digits in the SAM file names are MD5 prefixes (01ec64d2..., 0b319550..., 4b8939a8...),
+# not sha256 prefixes; the full sha256 of each release file is checked instead.
+REGISTRY: dict[str, WeightSpec] = {
+    spec.name: spec
+    for spec in (
+        WeightSpec(
+            "sam_vit_b",
+            "sam",
+            "vit_b",
+            "sam_vit_b_01ec64.pth",
+            (_SAM_URL + "sam_vit_b_01ec64.pth", _MAM_HF + "sam_vit_b_01ec64.pth"),
+            "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+            375_042_383,
+        ),
+        WeightSpec(
+            "sam_vit_l",
+            "sam",
+            "vit_l",
+            "sam_vit_l_0b3195.pth",
+            (_SAM_URL + "sam_vit_l_0b3195.pth",),
+            "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+            1_249_524_607,
+        ),
+        WeightSpec(
+            "sam_vit_h",
+            "sam",
+            "vit_h",
+            "sam_vit_h_4b8939.pth",
+            (_SAM_URL + "sam_vit_h_4b8939.pth",),
+            "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+            2_564_550_879,
+        ),
+        WeightSpec(
+            "mobile_sam_vit_t",
+            "sam",
+            "vit_t",
+            "mobile_sam.pt",
+            ("https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",),
+            "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f",
+            40_728_226,
+        ),
+        WeightSpec("mam_vit_b", "m2m", "vit_b", "mam_vitb.pth", (_MAM_HF + "mam_vitb.pth",)),
+    )
+}
+
+
+def get_weight(name: str) -> WeightSpec:
+    """The registry entry called `name`; a MamError lists the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise MamError(f"unknown checkpoint {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def cache_dir() -> Path:
+    """The mam cache folder: $MAM_HOME if set, else the platform's user cache folder."""
+    home = os.environ.get("MAM_HOME")
+    return (
+        Path(home).expanduser()
+        if home
+        else Path(platformdirs.user_cache_dir("mam", appauthor=False))
+    )
+
+
+def cached_path(spec: WeightSpec | str) -> Path:
+    """Where the checkpoint lives once downloaded (whether or not it is there now)."""
+    spec = _spec(spec)
+    return cache_dir() / "checkpoints" / spec.filename
+
+
+def sources(spec: WeightSpec | str, url: str | None = None) -> list[str]:
+    """Where to download from: `url`, else $MAM_WEIGHTS_URL_<NAME>, else $MAM_MIRROR/<filename>,
+    else the registry's URLs."""
+    spec = _spec(spec)
+    override = url or os.environ.get(f"MAM_WEIGHTS_URL_{spec.name.upper()}")
+    if override:
+        return [override]
+    mirror = os.environ.get("MAM_MIRROR")
+    if mirror:
+        return [f"{mirror.rstrip('/')}/{spec.filename}"]
+    return list(spec.urls)
+
+
+def download(
+    spec: WeightSpec | str, *, url: str | None = None, force: bool = False, progress: bool = True
+) -> Path:
+    """Download a checkpoint into the cache (unless already there) and return its path.
+
+    Sources are tried in order until one answers; a file whose hash does not match is
+    deleted and reported at once. Raises MamError with offline instructions when no
+    source can be reached.
+    """
+    spec = _spec(spec)
+    target = cached_path(spec)
+    if target.is_file() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for source in sources(spec, url):
+        try:
+            _fetch_verified(spec, source, target, progress)
+        except _Unreachable as exc:
+            failures.append(f"{source}: {exc}")
+            continue
+        return target
+    raise MamError(
+        f"cannot download {spec.name} from {'; '.join(failures)}. Download {spec.filename} on a "
+        f"machine with internet access and put it at {target} (or pass "
+        f"{_CHECKPOINT_FLAGS[spec.kind]} PATH, or set MAM_HOME to a folder whose checkpoints/ "
+        "holds it)"
+    )
+
+
+def resolve_checkpoint(kind: str, model: str, explicit: str | os.PathLike | None) -> Path | None:
+    """The checkpoint to use: `explicit` when given (it must exist), else the cached file
+    for this kind and backbone, else None. Never downloads."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise InputError(path, "checkpoint file not found")
+        return path
+    for spec in REGISTRY.values():
+        if spec.kind == kind and spec.model == model and cached_path(spec).is_file():
+            return cached_path(spec)
+    return None
+
+
+def find_weights(
+    model: str,
+    *,
+    sam_checkpoint: str | os.PathLike | None = None,
+    m2m_checkpoint: str | os.PathLike | None = None,
+) -> tuple[Path | None, Path | None]:
+    """(SAM path, M2M path) for a backbone, explicit paths first; None where not available."""
+    return (
+        resolve_checkpoint("sam", model, sam_checkpoint),
+        resolve_checkpoint("m2m", model, m2m_checkpoint),
+    )
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Unreachable(Exception):
+    """A source could not deliver the file (network, HTTP or mirror error): try the next."""
+
+
+def _spec(spec: WeightSpec | str) -> WeightSpec:
+    return spec if isinstance(spec, WeightSpec) else get_weight(spec)
+
+
+def _fetch_verified(spec: WeightSpec, source: str, target: Path, progress: bool) -> None:
+    """Download `source` to a temporary sibling of `target`, verify it, then rename it."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.download")
+    try:
+        try:
+            if source.startswith(HF_SCHEME):
+                _fetch_hf(source, tmp, progress)
+            else:
+                _fetch_url(source, tmp, progress)
+        except Exception as exc:  # any transport failure: report it and try the next source
+            raise _Unreachable(_reason(exc)) from exc
+        _verify(spec, source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fetch_url(url: str, dest: Path, progress: bool) -> None:
+    """http(s):// or file:// through torch.hub, which streams to a temporary file itself."""
+    from torch.hub import download_url_to_file  # slow import, needed only to download
+
+    download_url_to_file(url, str(dest), progress=progress)
+
+
+def _fetch_hf(source: str, dest: Path, progress: bool) -> None:
+    """hf://OWNER/REPO/PATH through huggingface_hub, into a private scratch cache beside
+    `dest` so that nothing is left behind and no second copy is kept. Honours $HF_ENDPOINT."""
+    from huggingface_hub import hf_hub_download  # slow import, needed only to download
+
+    repo_id, filename = _split_hf(source)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{dest.name}.", dir=dest.parent))
+    try:
+        fetched = hf_hub_download(
+            repo_id,
+            filename,
+            cache_dir=scratch,
+            endpoint=os.environ.get("HF_ENDPOINT"),
+            tqdm_class=None if progress else _SilentTqdm,
+        )
+        os.replace(Path(fetched).resolve(), dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _split_hf(source: str) -> tuple[str, str]:
+    parts = source.removeprefix(HF_SCHEME).split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"expected hf://OWNER/REPO/PATH, got {source}")
+    return f"{parts[0]}/{parts[1]}", parts[2]
+
+
+class _SilentTqdm(tqdm):
+    """A progress bar that never draws, for hf_hub_download when progress=False."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def _verify(spec: WeightSpec, source: str, path: Path) -> None:
+    """Check the full sha256 when known; otherwise check the file loads as a checkpoint
+    (which catches a transfer cut short, as torch.hub does not compare Content-Length)."""
+    if spec.sha256 is not None:
+        actual = sha256_of(path)
+        if actual != spec.sha256:
+            raise MamError(
+                f"{spec.filename} from {source} has the wrong sha256 (expected {spec.sha256}, "
+                f"got {actual}); the download was deleted"
+            )
+        return
+    from mamcli.hub.checkpoint import load_state_dict  # imports torch
+
+    try:
+        load_state_dict(path, what=f"{spec.kind.upper()} checkpoint")
+    except InputError as exc:
+        raise MamError(
+            f"{spec.filename} from {source} is incomplete or not a checkpoint ({exc.problem}); "
+            "the download was deleted"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason for a failed transfer."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__

@@ -1,0 +1,471 @@
+"""`mam matte` as a library call: `run_matte(MatteConfig(...)) -> RunSummary`.
+
+Stages overlap: loader threads decode images and resize them for SAM while the model
+runs; the encoder takes `batch_size` images at a time; every prompt of an image is
+decoded together; a writer thread encodes and writes the outputs. Each image ends with an
+atomically written record, which is what resume and the manifest are built from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import torch
+
+from mamcli.engines.mam import Engine, EngineSettings, Job, MamEngine, build_engine
+from mamcli.errors import InputError, MamError
+from mamcli.imaging import compose
+from mamcli.imaging.read import DEFAULT_MAX_PIXELS, ImageItem, find_images, load_rgb
+from mamcli.imaging.write import (
+    COMPOSITE_FORMATS,
+    OUTPUT_KINDS,
+    OutputLayout,
+    alpha_to_uint,
+    write_image,
+)
+from mamcli.prompts.auto import AutoPrompter
+from mamcli.prompts.sources import PromptSources
+from mamcli.prompts.text import TextDetector, TextDetectorConfig, ground_instances
+from mamcli.results import Instance, InstanceMatte
+from mamcli.runtime import distributed
+from mamcli.runtime.atomic import atomic_write_text
+
+
+@dataclass
+class MatteConfig:
+    """Everything `mam matte` takes; the CLI fills it from its flags."""
+
+    inputs: list[Path]
+    out_dir: Path
+    glob: str | None = None
+    prompts: PromptSources = field(default_factory=PromptSources)
+    auto: str = "subject"
+    max_instances: int = 5
+    text: str | None = None
+    text_config: TextDetectorConfig = field(default_factory=TextDetectorConfig)
+    detector: Path | None = None
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    outputs: tuple[str, ...] = ("alpha", "cutout", "composite")
+    alpha_depth: int = 8
+    estimate_foreground: bool = True
+    background: str = "white"
+    composite_format: str = "jpg"
+    crop_to_subject: bool = False
+    margin: int = 0
+    batch_size: int = 1
+    workers: int = 2
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    overwrite: bool = False
+    fail_fast: bool = False
+
+    def validate(self) -> None:
+        unknown = set(self.outputs) - set(OUTPUT_KINDS)
+        if unknown or not self.outputs:
+            raise MamError(f"--outputs takes {','.join(OUTPUT_KINDS)}; got {sorted(unknown)}")
+        if self.composite_format not in COMPOSITE_FORMATS:
+            raise MamError(f"--composite-format takes {', '.join(COMPOSITE_FORMATS)}")
+        if self.alpha_depth not in (8, 16):
+            raise MamError("--alpha-depth takes 8 or 16")
+        if self.batch_size < 1 or self.workers < 1 or self.max_instances < 1:
+            raise MamError("--batch-size, --workers and --max-instances must be at least 1")
+
+    def fingerprint(self, engine: dict[str, Any]) -> str:
+        """Hash of every setting that changes the output files (not device or speed knobs)."""
+        stable = {k: v for k, v in engine.items() if k != "device"}
+        settings = {
+            "engine": stable,
+            "outputs": sorted(self.outputs),
+            "alpha_depth": self.alpha_depth,
+            "estimate_foreground": self.estimate_foreground,
+            "background": self.background,
+            "composite_format": self.composite_format,
+            "crop": [self.crop_to_subject, self.margin],
+            "auto": [self.auto, self.max_instances],
+            "text": [self.text, asdict(self.text_config)],
+        }
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunSummary:
+    """What happened: per-image manifest lines, counts, the engine choice, the exit code."""
+
+    records: list[dict[str, Any]]
+    engine_note: str
+    elapsed: float
+    manifest: Path | None
+    is_main: bool = True
+    unmatched_prompts: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for record in self.records if record["status"] == status)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [record for record in self.records if record["status"] == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine_note,
+            "images": len(self.records),
+            "ok": self.count("ok"),
+            "skipped": self.count("skipped"),
+            "cached": self.count("cached"),
+            "failed": [{"input": r["input"], "error": r["error"]} for r in self.failed],
+            "seconds": round(self.elapsed, 3),
+            "manifest": str(self.manifest) if self.manifest else None,
+            "unmatched_prompts": self.unmatched_prompts,
+        }
+
+
+def _stat(path: Path | None) -> list[Any] | None:
+    if path is None or not path.is_file():
+        return None
+    info = path.stat()
+    return [str(path), info.st_size, info.st_mtime_ns]
+
+
+def _prompt_file(source: str | None) -> Path | None:
+    if not source or ":" not in source:
+        return None
+    return Path(source.split(":", 1)[1])
+
+
+class _Run:
+    """State of one rank's run: the engine, the output layout and the finished records."""
+
+    def __init__(self, config: MatteConfig, engine: Engine, note: str) -> None:
+        self.config = config
+        self.engine = engine
+        self.engine_info = {**engine.describe(), "choice": note}
+        self.fingerprint = config.fingerprint(engine.describe())
+        self.layout = OutputLayout(config.out_dir)
+        sam = engine.model.sam.sam if isinstance(engine, MamEngine) else None
+        self.auto = AutoPrompter(config.auto, sam, config.max_instances)
+        self.records: list[dict[str, Any]] = []
+        self._detector: TextDetector | None = None
+
+    def detector(self) -> TextDetector:
+        """The text detector, loaded on first use (only runs with text prompts need it)."""
+        if self._detector is None:
+            device = self.engine.model.device if isinstance(self.engine, MamEngine) else "cpu"
+            self._detector = TextDetector.from_pretrained(self.config.detector, device)
+        return self._detector
+
+    # -- resume -------------------------------------------------------------------------
+    def previous(self, item: ImageItem) -> dict[str, Any] | None:
+        """The record of an earlier run that already made this image's outputs, if any."""
+        path = self.layout.record(item.rel)
+        if self.config.overwrite or not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        same = (
+            record.get("status") == "ok"
+            and record.get("settings") == self.fingerprint
+            and record.get("input_stat") == _stat(item.path)
+            and record.get("prompt_stat") == _stat(_prompt_file(record.get("prompt_source")))
+            and all(Path(p).is_file() for p in record.get("outputs", {}).values())
+        )
+        return record if same else None
+
+    # -- stages -------------------------------------------------------------------------
+    def load(self, item: ImageItem) -> tuple[Job | None, dict[str, Any]]:
+        """Decode, find prompts and prepare for the model (runs in loader threads)."""
+        record = self.new_record(item)
+        start = time.perf_counter()
+        try:
+            loaded = load_rgb(item.path, self.config.max_pixels)
+            record["timings"]["decode"] = time.perf_counter() - start
+            record["notes"] += loaded.notes
+            height, width = loaded.rgb.shape[:2]
+            record["size"] = [width, height]
+            prompts = self.config.prompts.prompts_for(item, (width, height))
+            instances: list[Instance] = []
+            if prompts is not None:
+                instances = prompts.instances
+                record["prompt_source"] = prompts.source
+                record["prompt_stat"] = _stat(_prompt_file(prompts.source))
+                record["warnings"] += prompts.warnings
+            start = time.perf_counter()
+            job = Job(loaded.rgb, instances, self.engine.prepare(loaded.rgb))
+            record["timings"]["prepare"] = time.perf_counter() - start
+            return job, record
+        except MamError as exc:
+            return None, self.fail(record, exc)
+
+    def new_record(self, item: ImageItem) -> dict[str, Any]:
+        return {
+            "input": str(item.path),
+            "rel": str(item.rel),
+            "status": "pending",
+            "error": None,
+            "outputs": {},
+            "prompts": [],
+            "prompt_source": None,
+            "prompt_stat": None,
+            "input_stat": _stat(item.path),
+            "engine": self.engine_info,
+            "settings": self.fingerprint,
+            "timings": {},
+            "notes": [],
+            "warnings": [],
+        }
+
+    def fail(self, record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        message = str(exc) if isinstance(exc, InputError) else f"{record['input']}: {exc}"
+        record.update(status="failed", error=message)
+        return record
+
+    def complete_prompts(self, job: Job, record: dict[str, Any]) -> None:
+        """Text -> boxes, and `--text`/`--auto` for images with no prompt (main thread: these
+        may run the detector or SAM)."""
+        start = time.perf_counter()
+        if not job.instances and not record["prompt_source"] and self.config.text:
+            job.instances = [Instance(id="0", text=self.config.text)]
+            record["prompt_source"] = "text"
+        if any(i.text is not None and i.box is None for i in job.instances):
+            grounded = ground_instances(
+                self.detector(), job.rgb, job.instances, self.config.text_config
+            )
+            job.instances = grounded.instances
+            record["text_detections"] = grounded.detections
+            record["warnings"] += grounded.warnings
+            record["timings"]["text"] = time.perf_counter() - start
+        elif not job.instances and not record["prompt_source"]:
+            job.instances = self.auto.instances(job.rgb)
+            record["timings"]["auto"] = time.perf_counter() - start
+            record["prompt_source"] = f"auto-{self.config.auto}"
+
+    def write(self, item: ImageItem, job: Job, mattes: list[InstanceMatte], record: dict) -> dict:
+        """Write the requested outputs, then the record (runs in the writer thread)."""
+        start = time.perf_counter()
+        config, layout, rel = self.config, self.layout, item.rel
+        alpha = np.clip(np.sum([m.alpha for m in mattes], axis=0), 0.0, 1.0).astype(np.float32)
+        outputs: dict[str, str] = {}
+        if "alpha" in config.outputs:
+            outputs["alpha"] = str(layout.alpha(rel))
+            write_image(layout.alpha(rel), alpha_to_uint(alpha, config.alpha_depth))
+            if len(mattes) > 1:
+                for instance, matte in zip(job.instances, mattes, strict=True):
+                    path = layout.instance_alpha(rel, instance.id or "0")
+                    write_image(path, alpha_to_uint(matte.alpha, config.alpha_depth))
+                    outputs[f"alpha/{instance.id}"] = str(path)
+        if "mask" in config.outputs:
+            mask = np.any([m.mask for m in mattes], axis=0)
+            outputs["mask"] = str(layout.mask(rel))
+            write_image(layout.mask(rel), mask.astype(np.uint8) * 255)
+        if "cutout" in config.outputs or "composite" in config.outputs:
+            outputs.update(self._write_cutout_and_composite(rel, job.rgb, alpha))
+        record["timings"]["write"] = time.perf_counter() - start
+        record.update(status="ok", outputs=outputs)
+        atomic_write_text(layout.record(rel), json.dumps(record, ensure_ascii=False))
+        return record
+
+    def _write_cutout_and_composite(
+        self, rel: PurePosixPath, rgb: np.ndarray, alpha: np.ndarray
+    ) -> dict[str, str]:
+        config, layout = self.config, self.layout
+        foreground = compose.estimate_foreground(rgb, alpha) if config.estimate_foreground else rgb
+        box = compose.crop_box(alpha, config.margin) if config.crop_to_subject else None
+        x0, y0, x1, y1 = box or (0, 0, rgb.shape[1], rgb.shape[0])
+        crop = (slice(y0, y1), slice(x0, x1))
+        written = {}
+        if "cutout" in config.outputs:
+            cutout = compose.cutout_rgba(rgb[crop], alpha[crop], foreground[crop])
+            write_image(layout.cutout(rel), cutout)
+            written["cutout"] = str(layout.cutout(rel))
+        if "composite" in config.outputs:
+            background = compose.load_background(config.background, (y1 - y0, x1 - x0), str(rel))
+            image = compose.composite(foreground[crop], alpha[crop], background)
+            path = layout.composite(rel, config.composite_format)
+            write_image(path, image, config.composite_format)
+            written["composite"] = str(path)
+        return written
+
+
+def _describe_instances(instances: list[Instance], mattes: list[InstanceMatte]) -> list[dict]:
+    described = []
+    for instance, matte in zip(instances, mattes, strict=True):
+        entry = {k: v for k, v in asdict(instance).items() if v not in (None, [])}
+        entry["score"] = round(matte.score, 4)
+        if matte.warning:
+            entry["warning"] = matte.warning
+        described.append(entry)
+    return described
+
+
+def _collisions(items: list[ImageItem]) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
+    """Inputs whose outputs would overwrite another's (same folder and stem) are refused."""
+    seen: dict[tuple[str, ...], ImageItem] = {}
+    kept, refused = [], []
+    for item in items:
+        key = (*item.rel.parent.parts, item.rel.stem)
+        if key in seen:
+            refused.append((item, f"same output name as {seen[key].path}; rename one of them"))
+        else:
+            seen[key] = item
+            kept.append(item)
+    return kept, refused
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, run: _Run, items: list[ImageItem], depth: int
+) -> Iterator[tuple[ImageItem, tuple[Job | None, dict]]]:
+    """Load images ahead of the model, at most `depth` in flight (bounded memory)."""
+    pending: deque[tuple[ImageItem, Future]] = deque()
+    queue = iter(items)
+    for item in queue:
+        pending.append((item, pool.submit(run.load, item)))
+        if len(pending) >= depth:
+            break
+    while pending:
+        item, future = pending.popleft()
+        next_item = next(queue, None)
+        if next_item is not None:
+            pending.append((next_item, pool.submit(run.load, next_item)))
+        yield item, future.result()
+
+
+def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> list[Future]:
+    """Feed batches to the engine and hand the results to the writer."""
+    config = run.config
+    writes: list[Future] = []
+    batch: list[tuple[ImageItem, Job, dict]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        results = run.engine.run([job for _, job, _ in batch])
+        for (item, job, record), result in zip(batch, results, strict=True):
+            record["timings"].update(job.timings)
+            if isinstance(result, Exception):
+                run.records.append(run.fail(record, result))
+                continue
+            record["prompts"] = _describe_instances(job.instances, result)
+            record["warnings"] += [f"{m.warning}" for m in result if m.warning]
+            writes.append(writer.submit(_write_safely, run, item, job, result, record))
+        batch.clear()
+
+    with ThreadPoolExecutor(config.workers, thread_name_prefix="mam-load") as loaders:
+        depth = config.workers + 2 * config.batch_size
+        for item, (job, record) in _prefetch(loaders, run, items, depth):
+            if job is not None:
+                try:
+                    run.complete_prompts(job, record)
+                except MamError as exc:
+                    job = None
+                    run.fail(record, exc)
+            if job is None:
+                run.records.append(record)
+            elif not job.instances and record["prompt_source"] == "auto-none":
+                record.update(status="skipped", error="no prompt for this image (--auto none)")
+                run.records.append(record)
+            elif not job.instances:
+                problem = f"no instance found ({record['prompt_source']})"
+                run.records.append(run.fail(record, InputError(item.path, problem)))
+            else:
+                batch.append((item, job, record))
+                if len(batch) >= config.batch_size:
+                    flush()
+            if config.fail_fast and any(r["status"] == "failed" for r in run.records):
+                break
+        flush()
+    return writes
+
+
+def _write_safely(run: _Run, item: ImageItem, job: Job, mattes, record: dict) -> dict:
+    try:
+        return run.write(item, job, mattes, record)
+    except MamError as exc:
+        return run.fail(record, exc)
+    except OSError as exc:
+        return run.fail(record, InputError(item.path, f"could not write outputs: {exc}"))
+
+
+def run_matte(config: MatteConfig) -> RunSummary:
+    """Matte every image of `config.inputs` into `config.out_dir`; this rank's share of it.
+
+    Under torchrun (or `--devices`) each rank takes a contiguous shard and rank 0 merges
+    the manifests. Returns the summary; raises MamError for a usage problem.
+    """
+    start = time.perf_counter()
+    config.validate()
+    config.prompts.load()
+    rank = distributed.current_rank()
+    if rank.world > 1 and config.engine.device in ("auto", "cuda") and torch.cuda.is_available():
+        config.engine.device = f"cuda:{rank.local_rank}"
+    engine, note = build_engine(config.engine)
+    device = engine.model.device if isinstance(engine, MamEngine) else torch.device("cpu")
+    distributed.init_group(rank, device)
+    try:
+        items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
+        unmatched = config.prompts.unmatched(items)
+        items, refused = _collisions(items)
+        run = _Run(config, engine, note)
+        mine = distributed.shard(items, rank)
+        todo = []
+        for item in mine:
+            done = run.previous(item)
+            if done is None:
+                todo.append(item)
+            else:
+                run.records.append({**done, "status": "cached"})
+        for item, problem in distributed.shard(refused, rank):
+            run.records.append(run.fail(run.new_record(item), InputError(item.path, problem)))
+        with ThreadPoolExecutor(1, thread_name_prefix="mam-write") as writer:
+            try:
+                writes = _process(run, todo, writer)
+                run.records += [future.result() for future in writes]
+            except BaseException:
+                writer.shutdown(wait=True, cancel_futures=True)
+                raise
+        run.records.sort(key=lambda record: record["rel"])
+        manifest = distributed.rank_manifest(config.out_dir, rank)
+        distributed.write_manifest(manifest, run.records)
+        distributed.barrier(rank)
+        if rank.world > 1 and rank.is_main:
+            manifest = distributed.merge_manifests(config.out_dir, rank.world)
+            records = [json.loads(line) for line in manifest.read_text().splitlines()]
+            return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)
+        return RunSummary(
+            run.records, note, time.perf_counter() - start, manifest, rank.is_main, unmatched
+        )
+    finally:
+        distributed.close_group()
+
+
+def _device_worker(config: MatteConfig, devices: list[str]) -> None:
+    config.engine.device = devices[distributed.current_rank().rank]
+    run_matte(config)
+
+
+def run_on_devices(config: MatteConfig, devices: list[str]) -> RunSummary:
+    """One worker process per device (`--devices cuda:0,cuda:1`), as torchrun would start them."""
+    if len(devices) == 1:
+        config.engine.device = devices[0]
+        return run_matte(config)
+    start = time.perf_counter()
+    config.validate()
+    distributed.spawn(len(devices), _device_worker, (config, devices))
+    manifest = config.out_dir / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    note = records[0]["engine"]["choice"] if records else "no images"
+    items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
+    unmatched = config.prompts.load().unmatched(items)
+    return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)

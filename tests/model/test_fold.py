@@ -1,0 +1,97 @@
+"""The folded inference copy of M2M and the inference options of MattingAnything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mamcli.model import api as mam_module
+from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions, MattingAnything
+from mamcli.model.fold import fold_for_inference
+from mamcli.model.m2m import SpectralNorm, converge_spectral_norms
+from tests.helpers import make_random_m2m, make_tiny_sam, synthetic_photo
+
+
+def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(1)
+    return (
+        torch.randn(batch, 256, 8, 8),
+        torch.randn(batch, 3, 128, 128),
+        (torch.randn(batch, 1, 32, 32) > 0).float(),
+    )
+
+
+def _converged_m2m():
+    """make_random_m2m with u, v at the top singular pair: moderate activations."""
+    return converge_spectral_norms(make_random_m2m())
+
+
+def _logits(model: nn.Module, inputs) -> list[torch.Tensor]:
+    """The pre-tanh logits of the three heads (random weights saturate the alphas)."""
+    captured: list[torch.Tensor] = []
+    heads = (model.refine_OS1, model.refine_OS4, model.refine_OS8)
+    hooks = [h[-1].register_forward_hook(lambda m, i, o: captured.append(o)) for h in heads]
+    with torch.inference_mode():
+        model(*inputs)
+    for hook in hooks:
+        hook.remove()
+    return sorted(captured, key=lambda t: t.shape[-1])
+
+
+def test_folded_m2m_equals_the_original() -> None:
+    m2m = _converged_m2m()
+    state = {k: v.clone() for k, v in m2m.state_dict().items()}
+    folded = fold_for_inference(m2m)
+    expected, got = _logits(m2m, _inputs()), _logits(folded, _inputs())
+    assert [t.shape[-1] for t in expected] == [16, 32, 128]
+    for g, e in zip(got, expected, strict=True):
+        assert (e > 0).any() and (e < 0).any()
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-4)
+    kinds = {type(module) for module in folded.modules()}
+    assert nn.BatchNorm2d not in kinds and SpectralNorm not in kinds
+    for key, value in m2m.state_dict().items():  # the original is untouched
+        assert torch.equal(value, state[key]), key
+
+
+def test_folded_m2m_in_channels_last_layout() -> None:
+    m2m = _converged_m2m()
+    folded = fold_for_inference(m2m).to(memory_format=torch.channels_last)
+    inputs = [t.contiguous(memory_format=torch.channels_last) for t in _inputs(1)]
+    for g, e in zip(_logits(folded, inputs), _logits(m2m, _inputs(1)), strict=True):
+        torch.testing.assert_close(g.contiguous(), e, atol=1e-5, rtol=1e-4)
+
+
+def _alphas(options: InferenceOptions) -> np.ndarray:
+    model = MattingAnything(make_tiny_sam(), _converged_m2m(), options=options)
+    model.set_image(synthetic_photo())
+    boxes = [[40, 30, 200, 150], [10, 10, 120, 100], [100, 60, 230, 170]]
+    return np.stack([m.alpha for m in model.predict(boxes=boxes)])
+
+
+def test_fast_options_give_the_reference_alphas() -> None:
+    reference = _alphas(REFERENCE_OPTIONS)
+    assert ((reference > 0.01) & (reference < 0.99)).mean() > 0.01  # soft alphas compared
+    for options in (InferenceOptions(), InferenceOptions(m2m_batch=2)):
+        np.testing.assert_allclose(_alphas(options), reference, atol=1e-5)
+
+
+def test_m2m_batch_defaults_by_device() -> None:
+    assert InferenceOptions().m2m_batch_for(torch.device("cpu")) == 1
+    assert InferenceOptions().m2m_batch_for(torch.device("cuda")) == 8
+    assert InferenceOptions(m2m_batch=3).m2m_batch_for(torch.device("cpu")) == 3
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(False, "fp32"), (True, "bf16")])
+def test_auto_precision_on_cpu_follows_amx(monkeypatch, amx: bool, expected: str) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert mam_module.resolve_precision("auto", torch.device("cpu")) == expected
+    assert mam_module.resolve_precision("fp16", torch.device("cpu")) == "fp16"
+
+
+def test_compiled_model_gives_the_eager_alphas() -> None:
+    """torch.compile of the encoder and folded M2M (inductor, C++ on the CPU): slow to
+    build, so one small image."""
+    eager = _alphas(InferenceOptions())
+    np.testing.assert_allclose(_alphas(InferenceOptions(compile=True)), eager, atol=1e-5)
