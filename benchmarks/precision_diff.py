@@ -25,7 +25,8 @@ VARIANTS = ("fp32", "bf16", "fp16")
 
 def sample_prompts(folder: Path) -> list[tuple[Path, list]]:
     """(image path, instances) for every sample image, prompts found as `mam matte` finds them."""
-    from mamcli.imaging.read import find_images, load_rgb
+    from mamcli.imaging.read import load_rgb
+    from mamcli.matte.inputs import find_images
     from mamcli.prompts.sources import PromptSources
 
     sources = PromptSources(boxes_file=folder / "boxes.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -36,3 +37,16 @@ class InstanceMatte:
     score: float = 1.0
     scales: dict[str, np.ndarray] | None = None
     warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One input image: its path, the input root it was found under and its path there.
+
+    `rel` (always '/'-separated) is what output names are built from; for a file given
+    directly, root is its folder and rel its name.
+    """
+
+    path: Path
+    root: Path
+    rel: PurePosixPath

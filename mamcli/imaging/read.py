@@ -1,4 +1,4 @@
-"""Find input images and decode them to 8-bit RGB, the way the image is displayed.
+"""Decode images to 8-bit RGB, the way the image is displayed.
 
 Decoding is strict on purpose: a truncated or corrupt file is an error naming the file,
 never a silently grey-filled picture, and a header announcing a huge image is refused
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -45,19 +43,6 @@ _ALPHA_NOTE = "existing alpha channel ignored"
 _open_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class ImageItem:
-    """One input image: its path, the input root it was found under and its path there.
-
-    `rel` (always '/'-separated) is what output names are built from; for a file given
-    directly, root is its folder and rel its name.
-    """
-
-    path: Path
-    root: Path
-    rel: PurePosixPath
-
-
 @dataclass
 class LoadedImage:
     """A decoded image: rgb is uint8 H x W x 3, upright as displayed (EXIF applied).
@@ -71,50 +56,6 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
     orig_mode: str = "RGB"
     exif_rotated: bool = False
-
-
-def find_images(
-    inputs: Iterable[Path], glob: str | None = None, exclude: Iterable[Path] = ()
-) -> list[ImageItem]:
-    """List the images in `inputs` (files and folders, searched recursively).
-
-    Folders yield files with a known image extension (case-insensitive) whose path
-    relative to the folder matches `glob` (see `glob_matches`); hidden files and folders
-    (name starting with '.') and anything inside `exclude` (e.g. the output folder) are
-    skipped, and folder symlinks are not followed. A file named directly is always taken
-    if its extension is an image one. The same file reached twice is listed once.
-    Sorted by (rel, root) so runs are reproducible.
-    """
-    excluded = [Path(p).resolve() for p in exclude]
-    seen: set[Path] = set()
-    items: list[ImageItem] = []
-    for given in inputs:
-        given = Path(given)
-        if given.is_dir():
-            found = _scan_folder(given, glob, excluded)
-        elif given.is_file():
-            if given.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise InputError(given, f"not a supported image type ({_extension_list()})")
-            found = [ImageItem(given, given.parent, PurePosixPath(given.name))]
-        else:
-            raise InputError(given, "no such file or folder")
-        for item in found:
-            key = item.path.resolve()
-            if key not in seen:
-                seen.add(key)
-                items.append(item)
-    return sorted(items, key=lambda item: (item.rel.parts, str(item.root)))
-
-
-def glob_matches(rel: PurePosixPath, pattern: str) -> bool:
-    """Does `rel` match `pattern`? Case-insensitive, like the extensions.
-
-    A pattern without '/' is matched against the file name at any depth ("*.jpg"); one
-    with '/' against the whole relative path, where '*' and '?' stay within one folder
-    level and '**/' stands for any number of folders ("**/*.png", "2024/*/IMG_*").
-    """
-    target = str(rel) if "/" in pattern else rel.name
-    return _glob_regex(pattern).fullmatch(target) is not None
 
 
 def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -158,64 +99,8 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> L
     )
 
 
-IGNORE_MARKER = ".mamignore"
-
-
-def _skipped_folder(folder: Path, excluded: list[Path]) -> bool:
-    """Hidden folders, excluded ones and those holding a `.mamignore` file are not searched."""
-    return (
-        folder.name.startswith(".")
-        or (folder / IGNORE_MARKER).exists()
-        or _inside(folder, excluded)
-    )
-
-
-def _scan_folder(root: Path, glob: str | None, excluded: list[Path]) -> list[ImageItem]:
-    items = []
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = [d for d in dirs if not _skipped_folder(here / d, excluded)]
-        for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            path = here / name
-            rel = PurePosixPath(path.relative_to(root).as_posix())
-            if glob is not None and not glob_matches(rel, glob):
-                continue
-            if not _inside(path, excluded):
-                items.append(ImageItem(path, root, rel))
-    return items
-
-
-def _inside(path: Path, excluded: list[Path]) -> bool:
-    resolved = path.resolve()
-    return any(resolved == ex or ex in resolved.parents for ex in excluded)
-
-
-@lru_cache(maxsize=32)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
-
-
-def _extension_list() -> str:
+def extension_list() -> str:
+    """The supported image extensions, for messages."""
     return ", ".join(sorted(IMAGE_EXTENSIONS))
 
 

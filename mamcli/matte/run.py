@@ -24,7 +24,7 @@ import torch
 from mamcli.engines.mam import Engine, EngineSettings, Job, MamEngine, build_engine
 from mamcli.errors import InputError, MamError
 from mamcli.imaging import compose
-from mamcli.imaging.read import DEFAULT_MAX_PIXELS, ImageItem, find_images, load_rgb
+from mamcli.imaging.read import DEFAULT_MAX_PIXELS, load_rgb
 from mamcli.imaging.write import (
     COMPOSITE_FORMATS,
     OUTPUT_KINDS,
@@ -32,10 +32,11 @@ from mamcli.imaging.write import (
     alpha_to_uint,
     write_image,
 )
+from mamcli.matte.inputs import find_images
 from mamcli.prompts.auto import AutoPrompter
 from mamcli.prompts.sources import PromptSources
 from mamcli.prompts.text import TextDetector, TextDetectorConfig, ground_instances
-from mamcli.results import Instance, InstanceMatte
+from mamcli.results import ImageItem, Instance, InstanceMatte
 from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
 

@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mamcli.errors import InputError
-from mamcli.imaging.read import ImageItem
 from mamcli.prompts.formats import (
     CocoImage,
     Parsed,
@@ -36,7 +35,7 @@ from mamcli.prompts.formats import (
     parse_voc_xml,
     parse_yolo,
 )
-from mamcli.results import Instance
+from mamcli.results import ImageItem, Instance
 
 MAX_ID_LENGTH = 64
 _ID_UNSAFE = re.compile(r"[^\w.-]")

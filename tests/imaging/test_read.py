@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from mamcli.errors import InputError
-from mamcli.imaging.read import find_images, glob_matches, load_rgb
+from mamcli.imaging.read import load_rgb
+from mamcli.matte.inputs import find_images, glob_matches
 
 RNG = np.random.default_rng(0)
 

@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 from mamcli.errors import InputError
-from mamcli.imaging.read import ImageItem, find_images, load_rgb
+from mamcli.imaging.read import load_rgb
+from mamcli.matte.inputs import find_images
 from mamcli.prompts.sources import PromptSources, normalise_key, safe_id
+from mamcli.results import ImageItem
 
 WIDTH, HEIGHT = 200, 100
 BOX = (20.0, 10.0, 120.0, 60.0)  # the same box, written in each format below

@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
-from tests.train.test_data import make_dataset
 from torch.utils.data import default_collate
 from typer.testing import CliRunner
 
@@ -27,6 +26,7 @@ from mamcli.train.data import MattingDataset, RootSpec, scan_root
 from mamcli.train.loop import Distributed, FrozenSam, TrainConfig, Trainer
 from mamcli.train.schedule import lr_factor
 from tests.helpers import TINY_SAM
+from tests.train.test_data import make_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
