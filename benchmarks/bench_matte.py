@@ -269,7 +269,8 @@ def run_naive(
     from mamcli.imaging.read import load_rgb
     from mamcli.imaging.write import alpha_to_uint, write_image
     from mamcli.model.attention import set_attention_kernel
-    from mamcli.model.refine import RefineConfig, refine
+    from mamcli.model.config import RefineConfig
+    from mamcli.model.refine import refine
 
     set_attention_kernel(stage.sam.image_encoder, "reference")
     config = RefineConfig()

@@ -11,7 +11,7 @@ class MamError(Exception):
     exit_code = 2
 
 
-class UsageError(MamError):
+class UsageError(MamError, ValueError):
     """A bad option value or a missing/unusable input path, found before any work."""
 
     exit_code = 2

@@ -22,28 +22,9 @@ import cv2
 import numpy as np
 
 from mamcli.engines.closed_form import alpha_from_working_mask, to_working
+from mamcli.engines.config import ClassicConfig
 from mamcli.errors import InputError
 from mamcli.results import Instance, InstanceMatte
-
-
-@dataclass
-class ClassicConfig:
-    """Knobs of the classic engine.
-
-    working_size: long side (px) of the image GrabCut and closed-form matting run on;
-    grabcut_iters: GrabCut iterations; band: half-width of the trimap's unknown band as a
-    fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
-    radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
-    growth of the positive points' box, as a fraction of the long side, for points-only
-    prompts.
-    """
-
-    working_size: int = 1024
-    grabcut_iters: int = 5
-    band: float = 0.01
-    min_band_px: int = 2
-    seed_radius: float = 0.005
-    point_margin: float = 0.15
 
 
 @dataclass

@@ -9,38 +9,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from mamcli.engines.classic import ClassicConfig, ClassicEngine
+from mamcli.engines.classic import ClassicEngine
 from mamcli.engines.closed_form import refine_mask_cf
+from mamcli.engines.config import EngineSettings, engine_builder
 from mamcli.errors import MamError
+from mamcli.hub.identity import checkpoint_identity
 from mamcli.hub.weights import find_weights
 from mamcli.model.api import InferenceOptions, MattingAnything, load_m2m
-from mamcli.model.refine import RefineConfig
 from mamcli.model.sam import load_sam
 from mamcli.results import Instance, InstanceMatte
-
-ENGINES = ("auto", "mam", "classic")
-REFINERS = ("m2m", "none", "cf")
-
-
-@dataclass
-class EngineSettings:
-    """What selects and configures the engine (CLI flags map one to one)."""
-
-    engine: str = "auto"
-    model: str = "vit_b"
-    sam_checkpoint: Path | None = None
-    m2m_checkpoint: Path | None = None
-    refiner: str = "m2m"
-    refine: RefineConfig = field(default_factory=RefineConfig)
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False  # torch.compile the MAM networks (speed only: not in the fingerprint)
-    classic: ClassicConfig = field(default_factory=ClassicConfig)
 
 
 @dataclass
@@ -58,6 +39,8 @@ class Engine(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    def identity(self) -> dict[str, Any]: ...
+
     def prepare(self, rgb: np.ndarray) -> Any: ...
 
     def run(self, jobs: list[Job]) -> list[list[InstanceMatte] | Exception]: ...
@@ -73,6 +56,7 @@ class MamEngine:
         self.settings = settings
 
     def describe(self) -> dict[str, Any]:
+        """What the manifest records about the engine (device included, for the reader)."""
         return {
             "engine": self.name,
             "model": self.settings.model,
@@ -83,6 +67,17 @@ class MamEngine:
             "precision": self.model.precision,
             "sam_checkpoint": str(self.settings.sam_checkpoint),
             "m2m_checkpoint": str(self.settings.m2m_checkpoint),
+        }
+
+    def identity(self) -> dict[str, Any]:
+        """What the options resolved to that changes outputs: the engine actually used, the
+        precision `auto` picked, and the checkpoints' content."""
+        m2m = self.settings.m2m_checkpoint if self.settings.refiner == "m2m" else None
+        return {
+            "engine": self.name,
+            "precision": self.model.precision,
+            "sam": checkpoint_identity(self.settings.sam_checkpoint),
+            "m2m": checkpoint_identity(m2m) if m2m else None,
         }
 
     def prepare(self, rgb: np.ndarray) -> Any:
@@ -105,7 +100,7 @@ class MamEngine:
                         if matte.mask.any():
                             matte.alpha = refine_mask_cf(job.rgb, matte.mask)
                 results.append(mattes)
-            except MamError as exc:
+            except Exception as exc:  # a fault in one image fails that image only
                 results.append(exc)
             job.timings["matte"] = time.perf_counter() - start
         return results
@@ -123,6 +118,9 @@ class ClassicAdapter:
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "working_size": self.settings.classic.working_size}
 
+    def identity(self) -> dict[str, Any]:
+        return {"engine": self.name}
+
     def prepare(self, rgb: np.ndarray) -> Any:
         return None
 
@@ -132,7 +130,7 @@ class ClassicAdapter:
             start = time.perf_counter()
             try:
                 results.append(self.engine.predict(job.rgb, job.instances))
-            except MamError as exc:
+            except Exception as exc:  # a fault in one image fails that image only
                 results.append(exc)
             job.timings["matte"] = time.perf_counter() - start
         return results
@@ -144,14 +142,13 @@ ENABLE_MAM_HINT = (
 )
 
 
-def build_engine(settings: EngineSettings) -> tuple[Engine, str]:
-    """The engine to use and a one-line note on the choice (for the summary and manifest)."""
-    if settings.engine not in ENGINES:
-        raise MamError(f"unknown engine {settings.engine!r}; choose one of {', '.join(ENGINES)}")
-    if settings.refiner not in REFINERS:
-        raise MamError(f"unknown refiner {settings.refiner!r}; choose one of {', '.join(REFINERS)}")
-    if settings.engine == "classic":
-        return ClassicAdapter(settings), "classic engine (asked for)"
+def build_classic(settings: EngineSettings, note: str = "asked for") -> tuple[Engine, str]:
+    """The weight-free classic engine."""
+    return ClassicAdapter(settings), note
+
+
+def build_mam(settings: EngineSettings, fallback: bool = False) -> tuple[Engine, str]:
+    """The MAM engine; with `fallback` (engine auto) the classic one when weights are missing."""
     sam, m2m = find_weights(
         settings.model,
         sam_checkpoint=settings.sam_checkpoint,
@@ -161,11 +158,9 @@ def build_engine(settings: EngineSettings) -> tuple[Engine, str]:
     missing = [name for name, path in (("SAM", sam), ("M2M", m2m if needs_m2m else 0)) if not path]
     if missing:
         hint = ENABLE_MAM_HINT.format(model=settings.model)
-        if settings.engine == "mam":
+        if not fallback:
             raise MamError(f"--engine mam needs {' and '.join(missing)} weights; {hint}")
-        return ClassicAdapter(
-            settings
-        ), f"classic engine: no {' or '.join(missing)} weights; {hint}"
+        return build_classic(settings, f"no {' or '.join(missing)} weights; {hint}")
     settings.sam_checkpoint, settings.m2m_checkpoint = sam, m2m
     model = MattingAnything(
         load_sam(sam, settings.model),
@@ -175,5 +170,11 @@ def build_engine(settings: EngineSettings) -> tuple[Engine, str]:
         refine_config=settings.refine,
         options=InferenceOptions(compile=settings.compile),
     )
-    how = "asked for" if settings.engine == "mam" else "weights found"
-    return MamEngine(model, settings), f"MAM engine ({how})"
+    return MamEngine(model, settings), "weights found" if fallback else "asked for"
+
+
+def build_engine(settings: EngineSettings) -> tuple[Engine, str]:
+    """The engine to use and a short note on why (for the summary and the manifest)."""
+    if settings.engine == "auto":
+        return engine_builder("mam")(settings, fallback=True)
+    return engine_builder(settings.engine)(settings)

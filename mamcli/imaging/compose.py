@@ -8,7 +8,6 @@ huge image costs a few bytes per pixel of temporary memory.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,21 +17,9 @@ from pymatting import estimate_foreground_ml
 
 from mamcli.engines.closed_form import row_strips, to_working, upsample_rows
 from mamcli.errors import InputError
+from mamcli.imaging.colours import parse_colour
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
-COLOURS = {
-    "white": (255, 255, 255),
-    "black": (0, 0, 0),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "red": (255, 0, 0),
-    "green": (0, 255, 0),
-    "blue": (0, 0, 255),
-    "yellow": (255, 255, 0),
-    "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255),
-}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -84,21 +71,6 @@ def cutout_rgba(
     out[..., :3] = rgb if foreground is None else _to_uint8(foreground)
     out[..., 3] = _to_uint8(alpha)
     return out
-
-
-def parse_colour(spec: str) -> tuple[int, int, int] | None:
-    """RGB from "white", "#00ff00", "#0f0" or "0,255,0"; None if `spec` is no colour."""
-    text = spec.strip().lower()
-    if text in COLOURS:
-        return COLOURS[text]
-    if re.fullmatch(r"#[0-9a-f]{6}", text):
-        return tuple(int(text[i : i + 2], 16) for i in (1, 3, 5))
-    if re.fullmatch(r"#[0-9a-f]{3}", text):
-        return tuple(int(c * 2, 16) for c in text[1:])
-    parts = text.split(",")
-    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        return tuple(int(p) for p in parts)
-    return None
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

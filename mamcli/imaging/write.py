@@ -19,9 +19,6 @@ import numpy as np
 from mamcli.errors import MamError
 from mamcli.runtime.atomic import atomic_write_bytes
 
-OUTPUT_KINDS = ("alpha", "cutout", "composite", "mask")
-COMPOSITE_FORMATS = ("jpg", "png", "webp")
-
 
 @dataclass(frozen=True)
 class OutputLayout:

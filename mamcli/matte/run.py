@@ -8,7 +8,6 @@ atomically written record, which is what resume and the manifest are built from.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import deque
@@ -21,79 +20,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from mamcli.engines.mam import Engine, EngineSettings, Job, MamEngine, build_engine
+from mamcli.engines.mam import Engine, Job, MamEngine, build_engine
 from mamcli.errors import InputError, MamError
 from mamcli.imaging import compose
-from mamcli.imaging.read import DEFAULT_MAX_PIXELS, load_rgb
+from mamcli.imaging.read import load_rgb
 from mamcli.imaging.write import (
-    COMPOSITE_FORMATS,
-    OUTPUT_KINDS,
     OutputLayout,
     alpha_to_uint,
     write_image,
 )
+from mamcli.matte.config import MatteConfig
 from mamcli.matte.inputs import find_images
+from mamcli.options import fingerprint
 from mamcli.prompts.auto import AutoPrompter
-from mamcli.prompts.sources import PromptSources
-from mamcli.prompts.text import TextDetector, TextDetectorConfig, ground_instances
+from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte
 from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
-
-
-@dataclass
-class MatteConfig:
-    """Everything `mam matte` takes; the CLI fills it from its flags."""
-
-    inputs: list[Path]
-    out_dir: Path
-    glob: str | None = None
-    prompts: PromptSources = field(default_factory=PromptSources)
-    auto: str = "subject"
-    max_instances: int = 5
-    text: str | None = None
-    text_config: TextDetectorConfig = field(default_factory=TextDetectorConfig)
-    detector: Path | None = None
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    outputs: tuple[str, ...] = ("alpha", "cutout", "composite")
-    alpha_depth: int = 8
-    estimate_foreground: bool = True
-    background: str = "white"
-    composite_format: str = "jpg"
-    crop_to_subject: bool = False
-    margin: int = 0
-    batch_size: int = 1
-    workers: int = 2
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    overwrite: bool = False
-    fail_fast: bool = False
-
-    def validate(self) -> None:
-        unknown = set(self.outputs) - set(OUTPUT_KINDS)
-        if unknown or not self.outputs:
-            raise MamError(f"--outputs takes {','.join(OUTPUT_KINDS)}; got {sorted(unknown)}")
-        if self.composite_format not in COMPOSITE_FORMATS:
-            raise MamError(f"--composite-format takes {', '.join(COMPOSITE_FORMATS)}")
-        if self.alpha_depth not in (8, 16):
-            raise MamError("--alpha-depth takes 8 or 16")
-        if self.batch_size < 1 or self.workers < 1 or self.max_instances < 1:
-            raise MamError("--batch-size, --workers and --max-instances must be at least 1")
-
-    def fingerprint(self, engine: dict[str, Any]) -> str:
-        """Hash of every setting that changes the output files (not device or speed knobs)."""
-        stable = {k: v for k, v in engine.items() if k != "device"}
-        settings = {
-            "engine": stable,
-            "outputs": sorted(self.outputs),
-            "alpha_depth": self.alpha_depth,
-            "estimate_foreground": self.estimate_foreground,
-            "background": self.background,
-            "composite_format": self.composite_format,
-            "crop": [self.crop_to_subject, self.margin],
-            "auto": [self.auto, self.max_instances],
-            "text": [self.text, asdict(self.text_config)],
-        }
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -132,17 +75,23 @@ class RunSummary:
         }
 
 
-def _stat(path: Path | None) -> list[Any] | None:
-    if path is None or not path.is_file():
+def _stat(path: Path) -> list[int] | None:
+    """The input's identity for resume: size and mtime of the resolved file."""
+    try:
+        info = path.resolve().stat()
+    except OSError:
         return None
-    info = path.stat()
-    return [str(path), info.st_size, info.st_mtime_ns]
+    return [info.st_size, info.st_mtime_ns]
 
 
-def _prompt_file(source: str | None) -> Path | None:
-    if not source or ":" not in source:
-        return None
-    return Path(source.split(":", 1)[1])
+def _file_identity(spec: str) -> list[Any] | None:
+    """Size and mtime of a background image, or of each image of a background folder."""
+    path = Path(spec)
+    if path.is_file():
+        return _stat(path)
+    if path.is_dir():
+        return [[p.name, _stat(p)] for p in sorted(path.iterdir()) if p.is_file()]
+    return None
 
 
 class _Run:
@@ -152,10 +101,13 @@ class _Run:
         self.config = config
         self.engine = engine
         self.engine_info = {**engine.describe(), "choice": note}
-        self.fingerprint = config.fingerprint(engine.describe())
+        self.fingerprint = fingerprint(
+            config.settings(), engine.identity(), _file_identity(config.background)
+        )
         self.layout = OutputLayout(config.out_dir)
         sam = engine.model.sam.sam if isinstance(engine, MamEngine) else None
-        self.auto = AutoPrompter(config.auto, sam, config.max_instances)
+        self.auto = AutoPrompter(config.auto, sam, config.auto_instances())
+        self.prompt_ids: dict[PurePosixPath, str] = {}
         self.records: list[dict[str, Any]] = []
         self._detector: TextDetector | None = None
 
@@ -167,8 +119,18 @@ class _Run:
         return self._detector
 
     # -- resume -------------------------------------------------------------------------
+    def prompt_identity(self, item: ImageItem) -> str:
+        """This image's prompts as resolved now (source and entry hash); computed once."""
+        if item.rel not in self.prompt_ids:
+            try:
+                self.prompt_ids[item.rel] = self.config.prompts.identity(item)
+            except MamError as exc:  # a bad prompt file: never cached, reported when loaded
+                self.prompt_ids[item.rel] = f"error:{exc}"
+        return self.prompt_ids[item.rel]
+
     def previous(self, item: ImageItem) -> dict[str, Any] | None:
-        """The record of an earlier run that already made this image's outputs, if any."""
+        """The record of an earlier run that made this image's outputs with the same
+        settings, checkpoints, input file and prompts, if any (resume)."""
         path = self.layout.record(item.rel)
         if self.config.overwrite or not path.is_file():
             return None
@@ -177,10 +139,11 @@ class _Run:
         except (OSError, ValueError):
             return None
         same = (
-            record.get("status") == "ok"
+            isinstance(record, dict)
+            and record.get("status") == "ok"
             and record.get("settings") == self.fingerprint
             and record.get("input_stat") == _stat(item.path)
-            and record.get("prompt_stat") == _stat(_prompt_file(record.get("prompt_source")))
+            and record.get("prompt_identity") == self.prompt_identity(item)
             and all(Path(p).is_file() for p in record.get("outputs", {}).values())
         )
         return record if same else None
@@ -201,7 +164,6 @@ class _Run:
             if prompts is not None:
                 instances = prompts.instances
                 record["prompt_source"] = prompts.source
-                record["prompt_stat"] = _stat(_prompt_file(prompts.source))
                 record["warnings"] += prompts.warnings
             start = time.perf_counter()
             job = Job(loaded.rgb, instances, self.engine.prepare(loaded.rgb))
@@ -219,7 +181,7 @@ class _Run:
             "outputs": {},
             "prompts": [],
             "prompt_source": None,
-            "prompt_stat": None,
+            "prompt_identity": self.prompt_identity(item),
             "input_stat": _stat(item.path),
             "engine": self.engine_info,
             "settings": self.fingerprint,
@@ -242,7 +204,7 @@ class _Run:
             record["prompt_source"] = "text"
         if any(i.text is not None and i.box is None for i in job.instances):
             grounded = ground_instances(
-                self.detector(), job.rgb, job.instances, self.config.text_config
+                self.detector(), job.rgb, job.instances, self.config.text_detector()
             )
             job.instances = grounded.instances
             record["text_detections"] = grounded.detections
@@ -294,8 +256,8 @@ class _Run:
         if "composite" in config.outputs:
             background = compose.load_background(config.background, (y1 - y0, x1 - x0), str(rel))
             image = compose.composite(foreground[crop], alpha[crop], background)
-            path = layout.composite(rel, config.composite_format)
-            write_image(path, image, config.composite_format)
+            path = layout.composite(rel, config.composite_suffix)
+            write_image(path, image, config.composite_suffix)
             written["composite"] = str(path)
         return written
 
@@ -399,15 +361,12 @@ def _write_safely(run: _Run, item: ImageItem, job: Job, mattes, record: dict) ->
         return run.fail(record, InputError(item.path, f"could not write outputs: {exc}"))
 
 
-def run_matte(config: MatteConfig) -> RunSummary:
-    """Matte every image of `config.inputs` into `config.out_dir`; this rank's share of it.
-
-    Under torchrun (or `--devices`) each rank takes a contiguous shard and rank 0 merges
-    the manifests. Returns the summary; raises MamError for a usage problem.
-    """
+def _run_rank(config: MatteConfig) -> RunSummary:
+    """This rank's share of the run: under torchrun (or `--devices`) each rank takes a
+    contiguous shard and rank 0 merges the manifests."""
     start = time.perf_counter()
     config.validate()
-    config.prompts.load()
+    config.prompts.load(config.inputs)
     rank = distributed.current_rank()
     if rank.world > 1 and config.engine.device in ("auto", "cuda") and torch.cuda.is_available():
         config.engine.device = f"cuda:{rank.local_rank}"
@@ -453,20 +412,25 @@ def run_matte(config: MatteConfig) -> RunSummary:
 
 def _device_worker(config: MatteConfig, devices: list[str]) -> None:
     config.engine.device = devices[distributed.current_rank().rank]
-    run_matte(config)
+    _run_rank(config)
 
 
-def run_on_devices(config: MatteConfig, devices: list[str]) -> RunSummary:
-    """One worker process per device (`--devices cuda:0,cuda:1`), as torchrun would start them."""
+def run_matte(config: MatteConfig) -> RunSummary:
+    """Matte every image of `config.inputs` into `config.out_dir`: what `mam matte` does.
+
+    One process, or one worker process per device (`devices`/`gpus`), or this rank's
+    share under torchrun. Returns the summary; raises MamError for a usage problem.
+    """
+    config.validate()
+    devices = config.device_list()
     if len(devices) == 1:
         config.engine.device = devices[0]
-        return run_matte(config)
+        return _run_rank(config)
     start = time.perf_counter()
-    config.validate()
     distributed.spawn(len(devices), _device_worker, (config, devices))
     manifest = config.out_dir / "manifest.jsonl"
     records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     note = records[0]["engine"]["choice"] if records else "no images"
     items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
-    unmatched = config.prompts.load().unmatched(items)
+    unmatched = config.prompts.load(config.inputs).unmatched(items)
     return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)

@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
 from mamcli.model.attention import AttentionKernel, set_attention_kernel
+from mamcli.model.config import PRECISIONS, RefineConfig
 from mamcli.model.fold import fold_for_inference
 from mamcli.model.m2m import M2M
-from mamcli.model.refine import RefineConfig, refine
+from mamcli.model.refine import refine
 from mamcli.model.sam import PreparedImage, SamStage, load_sam
 from mamcli.results import Instance, InstanceMatte
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 EMPTY_MASK_WARNING = "SAM found no mask for this prompt; the alpha is all zero"
 
 

@@ -1,4 +1,4 @@
-"""MAM's inference-time iterative refinement (spec section 4) and its morphology.
+"""MAM's inference-time iterative refinement (docs/model.md) and its morphology.
 
 All maps are N x H x W tensors at the original image size. Dilation and erosion use
 OpenCV's elliptical structuring elements with OpenCV's anchor and border rules; on the CPU
@@ -7,34 +7,17 @@ they call OpenCV itself, elsewhere a convolution that gives bit-identical masks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-RefineMode = Literal["postprocess", "maskguide"]
-REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
+from mamcli.model.config import RefineConfig
+
 LOW = 1.0 / 255.0
 HIGH = 1.0 - 1.0 / 255.0
-
-
-@dataclass(frozen=True)
-class RefineConfig:
-    """Refinement settings: the base mode, the widths (w8, w4, w1) and the two-sided variant."""
-
-    mode: RefineMode = "postprocess"
-    widths: tuple[int, int, int] = (10, 20, 10)
-    two_sided: bool = False
-
-    def __post_init__(self) -> None:
-        if self.mode not in REFINE_MODES:
-            raise ValueError(f"unknown refinement mode {self.mode!r}; use one of {REFINE_MODES}")
-        if any(w < 2 for w in self.widths):
-            raise ValueError(f"refinement widths must be >= 2, got {self.widths}")
 
 
 @lru_cache(maxsize=64)

@@ -26,8 +26,7 @@ from segment_anything.utils.transforms import ResizeLongestSide
 
 from mamcli.errors import InputError, MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
-
-BACKBONES = ("vit_b", "vit_l", "vit_h", "vit_t")
+from mamcli.model.config import BACKBONES
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,23 @@ declared image size, degenerate boxes, clipping, points inside, safe instance id
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mamcli.errors import InputError
+from mamcli.options import Resume, option
+from mamcli.prompts.checks import check_size, finalise
 from mamcli.prompts.formats import (
     CocoImage,
     Parsed,
     Size,
     Where,
-    fmt,
     index_coco,
     is_labelme,
     looks_like_yolo,
@@ -36,13 +39,6 @@ from mamcli.prompts.formats import (
     parse_yolo,
 )
 from mamcli.results import ImageItem, Instance
-
-MAX_ID_LENGTH = 64
-_ID_UNSAFE = re.compile(r"[^\w.-]")
-_DOTS = re.compile(r"\.{2,}")
-_WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
-)
 
 
 @dataclass
@@ -58,31 +54,87 @@ class PromptSet:
 
 
 @dataclass
+class Located:
+    """The source that has an image's prompts: kind, file, the raw entry, message prefix."""
+
+    kind: str
+    file: Path
+    raw: Any
+    context: str = ""
+
+    def identity(self) -> str:
+        if isinstance(self.raw, ET.Element):
+            content = ET.tostring(self.raw)
+        elif isinstance(self.raw, CocoImage):
+            content = json.dumps(self.raw.annotations, sort_keys=True, default=str).encode()
+        elif isinstance(self.raw, str):
+            content = self.raw.encode()
+        else:
+            content = json.dumps(self.raw, sort_keys=True).encode()
+        return f"{self.kind}:{self.file.resolve()}:{hashlib.sha256(content).hexdigest()[:16]}"
+
+
+@dataclass
 class PromptSources:
     """Where prompts come from. Call `load()` once (it reads --boxes and --coco, checking
     their keys), then `prompts_for(item, (width, height))` per image.
 
-    category: comma-separated class names or ids, kept from COCO (name or id), VOC
-    (object name) and YOLO (class number) files. min_score: drop COCO/YOLO detections
-    scored below it. use_sidecars: look for `<stem>.json/.txt/.xml` next to each image.
+    Precedence (first match wins; docs/prompts.md): a file named on the command line
+    (`--boxes`, then `--coco`), then the files beside the images: a mam sidecar
+    `<stem>.json`, the input folder's `boxes.json`, LabelMe `<stem>.json`, YOLO
+    `<stem>.txt`, Pascal VOC `<stem>.xml`.
     """
 
-    boxes_file: Path | None = None
-    coco_file: Path | None = None
-    category: str | None = None
-    min_score: float | None = None
-    use_sidecars: bool = True
+    boxes_file: Path | None = option(
+        None,
+        flag="--boxes",
+        resume=Resume.IDENTITY,
+        panel="Prompts",
+        metavar="FILE",
+        help="Prompt file keyed by relative path, name or stem; wins over sidecars. "
+        "Default: INPUT/boxes.json when there is one (below sidecars).",
+    )
+    coco_file: Path | None = option(
+        None,
+        flag="--coco",
+        resume=Resume.IDENTITY,
+        panel="Prompts",
+        metavar="FILE",
+        help="COCO detections or annotations file; wins over sidecars.",
+    )
+    category: str | None = option(
+        None, panel="Prompts", help="Keep these classes (names or ids, comma-separated)."
+    )
+    min_score: float | None = option(
+        None, panel="Prompts", help="Drop detections scored below this."
+    )
+    use_sidecars: bool = option(
+        True,
+        flag="--sidecars",
+        resume=Resume.IDENTITY,
+        panel="Prompts",
+        help="Read <stem>.json/.txt/.xml prompts beside the images.",
+    )
+    default_boxes: Path | None = field(default=None, init=False, repr=False)
     _boxes: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _default: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _coco: dict[str, list[CocoImage]] | None = field(default=None, init=False, repr=False)
     _coco_categories: set[int | str] | None = field(default=None, init=False, repr=False)
     _loaded: bool = field(default=False, init=False, repr=False)
 
-    def load(self) -> PromptSources:
-        """Read and check the global prompt files (raises InputError); returns self."""
+    def load(self, inputs: Iterable[Path] = ()) -> PromptSources:
+        """Read and check the global prompt files (raises InputError); returns self.
+
+        With no --boxes and a single input folder holding `boxes.json`, that file is used,
+        below the sidecars."""
         if self._loaded:
             return self
+        inputs = [Path(p) for p in inputs]
         if self.boxes_file is not None:
             self._boxes = _load_boxes(Path(self.boxes_file))
+        elif len(inputs) == 1 and (inputs[0] / "boxes.json").is_file():
+            self.default_boxes = inputs[0] / "boxes.json"
+            self._default = _load_boxes(self.default_boxes)
         if self.coco_file is not None:
             where = Where(Path(self.coco_file))
             images, categories = index_coco(_read_json(where.file), where)
@@ -102,7 +154,7 @@ class PromptSources:
         if parsed is None:
             return None
         kind, where, result = parsed
-        _check_size(result.declared_size, image_size, where)
+        check_size(result.declared_size, image_size, where)
         instances = finalise(result.instances, image_size, where, result.warnings)
         return PromptSet(instances, f"{kind}:{where.file}", result.warnings)
 
@@ -110,41 +162,70 @@ class PromptSources:
         """Keys of --boxes and file names of --coco that none of `items` uses (typos, or
         images that are not there). An image uses the key it would be prompted from."""
         self.load()
+        boxes = self._boxes if self._boxes is not None else self._default
         used: set[str] = set()
         for item in items:
-            if self._boxes is not None:
-                used.add(_match_key(item.rel, self._boxes) or "")
+            if boxes is not None:
+                used.add(_match_key(item.rel, boxes) or "")
             for name in (str(item.rel), item.rel.name) if self._coco is not None else ():
                 if found := self._coco.get(name):
                     used.update(image.file_name for image in found)
                     break
-        names = list(self._boxes or {})
+        names = list(boxes or {})
         names += sorted(
             {image.file_name for found in (self._coco or {}).values() for image in found}
         )
         return [name for name in names if name not in used]
 
-    def _first_match(self, item: ImageItem, size: Size) -> tuple[str, Where, Parsed] | None:
+    def locate(self, item: ImageItem) -> Located | None:
+        """Which source has this image's prompts, and its raw entry (nothing parsed yet)."""
+        self.load()
+        if self._boxes is not None and (key := _match_key(item.rel, self._boxes)) is not None:
+            return Located("boxes", Path(self.boxes_file), self._boxes[key], f"image {item.rel}: ")
+        if self._coco is not None and (image := self._coco_image(item)) is not None:
+            return Located("coco", Path(self.coco_file), image, f"image {item.rel}: ")
         sidecar_json = _sidecar(item, ".json") if self.use_sidecars else None
         doc = _read_json(sidecar_json) if sidecar_json else None
         if sidecar_json and not is_labelme(doc):
-            return "sidecar", Where(sidecar_json), parse_mam(doc, Where(sidecar_json))
-        if self._boxes is not None:
-            key = _match_key(item.rel, self._boxes)
-            if key is not None:
-                where = Where(Path(self.boxes_file), f"image {item.rel}: ")
-                return "boxes", where, parse_mam(self._boxes[key], where)
-        if self._coco is not None:
-            image = self._coco_image(item)
-            if image is not None:
-                where = Where(Path(self.coco_file), f"image {item.rel}: ")
-                parsed = parse_coco_image(image, where, self._coco_categories, self.min_score)
-                return "coco", where, parsed
+            return Located("sidecar", sidecar_json, doc)
+        if self._default is not None and (key := _match_key(item.rel, self._default)):
+            return Located("boxes", self.default_boxes, self._default[key], f"image {item.rel}: ")
         if sidecar_json:
-            return "labelme", Where(sidecar_json), parse_labelme(doc, Where(sidecar_json))
+            return Located("labelme", sidecar_json, doc)
         if not self.use_sidecars:
             return None
-        return self._yolo(item, size) or self._voc(item)
+        text_file = _sidecar(item, ".txt")
+        if text_file is not None and looks_like_yolo(text := _read_text(text_file)):
+            return Located("yolo", text_file, text)
+        xml_file = _sidecar(item, ".xml")
+        if xml_file is not None:
+            root = parse_voc_xml(_read_bytes(xml_file), Where(xml_file))
+            if root is not None:
+                return Located("voc", xml_file, root)
+        return None
+
+    def identity(self, item: ImageItem) -> str:
+        """What this image's prompts are, as resolved for this run: the winning source and a
+        hash of its entry (resume redoes an image whose prompts changed, and only it)."""
+        found = self.locate(item)
+        return "none" if found is None else found.identity()
+
+    def _first_match(self, item: ImageItem, size: Size) -> tuple[str, Where, Parsed] | None:
+        found = self.locate(item)
+        if found is None:
+            return None
+        where = Where(found.file, found.context)
+        if found.kind in ("boxes", "sidecar"):
+            return found.kind, where, parse_mam(found.raw, where)
+        if found.kind == "coco":
+            parsed = parse_coco_image(found.raw, where, self._coco_categories, self.min_score)
+            return "coco", where, parsed
+        if found.kind == "labelme":
+            return "labelme", where, parse_labelme(found.raw, where)
+        if found.kind == "yolo":
+            categories = self._categories()
+            return "yolo", where, parse_yolo(found.raw, where, size, categories, self.min_score)
+        return "voc", where, parse_voc(found.raw, where, self._categories())
 
     def _coco_image(self, item: ImageItem) -> CocoImage | None:
         for name in (str(item.rel), item.rel.name):
@@ -161,107 +242,6 @@ class PromptSources:
         if self.category is None:
             return None
         return {token.strip() for token in self.category.split(",") if token.strip()}
-
-    def _yolo(self, item: ImageItem, size: Size) -> tuple[str, Where, Parsed] | None:
-        file = _sidecar(item, ".txt")
-        if file is None:
-            return None
-        text = _read_text(file)
-        if not looks_like_yolo(text):
-            return None  # a caption or note, not a label file
-        parsed = parse_yolo(text, Where(file), size, self._categories(), self.min_score)
-        return "yolo", Where(file), parsed
-
-    def _voc(self, item: ImageItem) -> tuple[str, Where, Parsed] | None:
-        file = _sidecar(item, ".xml")
-        if file is None:
-            return None
-        root = parse_voc_xml(_read_bytes(file), Where(file))
-        if root is None:
-            return None
-        return "voc", Where(file), parse_voc(root, Where(file), self._categories())
-
-
-def finalise(
-    instances: list[Instance], image_size: Size, where: Where, warnings: list[str]
-) -> list[Instance]:
-    """Check instances against the image and give every one a safe, unique id.
-
-    Raises for an empty or inverted box (x1 <= x0 or y1 <= y0), a box entirely outside
-    the image, or a point outside it; clips boxes that stick out (with a warning).
-    """
-    width, height = image_size
-    _assign_ids(instances, where, warnings)
-    for index, instance in enumerate(instances):
-        at = where.at(f"instance {index} (id '{instance.id}')")
-        if instance.box is not None:
-            instance.box = _clip_box(instance.box, width, height, at, warnings)
-        for x, y in instance.points:
-            if not (0 <= x <= width and 0 <= y <= height):
-                raise at.error(f"point ({x:g}, {y:g}) is outside the {width} x {height} image")
-    return instances
-
-
-def safe_id(raw: str) -> str:
-    """An instance id usable as a file name: characters other than letters, digits, '_',
-    '.' and '-' become '_', so do runs of dots ('..') and a leading '.' (no hidden files),
-    at most 64 characters, and Windows device names (CON, NUL, ...) get a trailing '_'.
-    """
-    cleaned = _DOTS.sub("_", _ID_UNSAFE.sub("_", raw))[:MAX_ID_LENGTH]
-    if cleaned.startswith("."):
-        cleaned = "_" + cleaned[1:]
-    if cleaned.split(".")[0].upper() in _WINDOWS_RESERVED:
-        cleaned += "_"
-    return cleaned
-
-
-def _assign_ids(instances: list[Instance], where: Where, warnings: list[str]) -> None:
-    taken: set[str] = set()
-    for index, instance in enumerate(instances):
-        if instance.id is None:
-            continue
-        clean = safe_id(instance.id)
-        if not clean:
-            raise where.error(f"instance {index}: empty id")
-        if clean != instance.id:
-            warnings.append(where.note(f"instance id '{instance.id}' used as '{clean}'"))
-        if clean in taken:
-            raise where.error(f"instance {index}: duplicate id '{clean}'")
-        taken.add(clean)
-        instance.id = clean
-    counter = 0
-    for instance in instances:
-        if instance.id is None:
-            while str(counter) in taken:
-                counter += 1
-            instance.id = str(counter)
-            taken.add(instance.id)
-
-
-def _clip_box(
-    box: tuple[float, float, float, float], width: int, height: int, at: Where, warnings: list[str]
-) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
-        raise at.error(f"box {fmt(box)} is empty or inverted (needs x1 > x0 and y1 > y0)")
-    clipped = (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        raise at.error(f"box {fmt(box)} lies entirely outside the {width} x {height} image")
-    if clipped != box:
-        warnings.append(at.note(f"box {fmt(box)} clipped to the image: {fmt(clipped)}"))
-    return clipped
-
-
-def _check_size(declared: Size | None, actual: Size, where: Where) -> None:
-    if declared is None or tuple(declared) == tuple(actual):
-        return
-    hint = ""
-    if tuple(declared) == (actual[1], actual[0]):
-        hint = "; width and height swapped: annotated without applying EXIF rotation?"
-    raise where.error(
-        f"declares image size {declared[0]} x {declared[1]} but the image is "
-        f"{actual[0]} x {actual[1]} (after EXIF rotation){hint}"
-    )
 
 
 def _sidecar(item: ImageItem, suffix: str) -> Path | None:

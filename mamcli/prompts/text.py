@@ -23,6 +23,7 @@ from torchvision.ops import clip_boxes_to_image, nms
 
 from mamcli.errors import InputError, MamError
 from mamcli.hub.weights import cache_dir
+from mamcli.prompts.config import TextDetectorConfig
 from mamcli.results import Instance
 
 if TYPE_CHECKING:
@@ -31,30 +32,6 @@ if TYPE_CHECKING:
 DETECTOR_NAME = "grounding-dino-tiny"
 DETECTOR_REPO = "IDEA-Research/grounding-dino-tiny"
 MISSING_EXTRA = "text prompts need the optional extra: pip install 'mam[text]'"
-
-
-@dataclass(frozen=True)
-class TextDetectorConfig:
-    """How detections become prompts.
-
-    box_threshold: keep boxes whose best text-token score is above it; text_threshold: the
-    tokens that name a box's label; nms_iou: boxes overlapping a better one more than this
-    are dropped; max_instances: how many boxes to keep (1 = the best, as the paper's
-    benchmark; more = one matte per match).
-    """
-
-    box_threshold: float = 0.35
-    text_threshold: float = 0.25
-    nms_iou: float = 0.8
-    max_instances: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("box_threshold", "text_threshold", "nms_iou"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise MamError(f"{name} must be between 0 and 1, got {value}")
-        if self.max_instances < 1:
-            raise MamError(f"max_instances must be at least 1, got {self.max_instances}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mamcli.model.refine import RefineConfig, box_window, dilate, erode, refine
+from mamcli.model.config import RefineConfig
+from mamcli.model.refine import box_window, dilate, erode, refine
 
 
 def _random_masks(seed: int, n: int = 3, h: int = 37, w: int = 53) -> torch.Tensor:
@@ -92,7 +93,7 @@ def test_empty_mask_gives_zero_alpha(mode: str) -> None:
 
 
 def test_refine_config_validates() -> None:
-    with pytest.raises(ValueError, match="unknown refinement mode"):
+    with pytest.raises(ValueError, match="--refine: unknown value 'box'"):
         RefineConfig(mode="box")
     with pytest.raises(ValueError, match="widths"):
         RefineConfig(widths=(10, 1, 10))

@@ -12,7 +12,8 @@ from PIL import Image
 from mamcli.errors import InputError
 from mamcli.imaging.read import load_rgb
 from mamcli.matte.inputs import find_images
-from mamcli.prompts.sources import PromptSources, normalise_key, safe_id
+from mamcli.prompts.checks import safe_id
+from mamcli.prompts.sources import PromptSources, normalise_key
 from mamcli.results import ImageItem
 
 WIDTH, HEIGHT = 200, 100
@@ -138,8 +139,10 @@ def test_boxes_key_by_relative_path_beats_name_and_stem(photos: Path, tmp_path: 
 
 
 def test_first_match_wins_in_the_documented_order(photos: Path, tmp_path: Path) -> None:
+    """Files named on the command line, then sidecars, then the folder's boxes.json."""
     sidecar = _write_json(photos / "a.json", [[1, 1, 11, 11]])
     boxes = _write_json(tmp_path / "boxes.json", {"a.jpg": [[2, 2, 12, 12]]})
+    folder_boxes = _write_json(photos / "boxes.json", {"a.jpg": [[7, 7, 17, 17]]})
     coco_doc = _coco_doc()
     coco_doc["annotations"][0]["bbox"] = [3, 3, 10, 10]
     coco = _write_json(tmp_path / "ann.json", coco_doc)
@@ -150,18 +153,20 @@ def test_first_match_wins_in_the_documented_order(photos: Path, tmp_path: Path) 
         sources = PromptSources(
             boxes_file=boxes if boxes.exists() else None,
             coco_file=coco if coco.exists() else None,
-        )
+        ).load([photos])
         prompt_set = _prompts(sources, photos)
         if prompt_set is None:
             return ("none", [])
         return (prompt_set.source.split(":")[0], [tuple(b) for b in _boxes(prompt_set)])
 
-    assert first() == ("sidecar", [(1, 1, 11, 11)])
-    _write_json(sidecar, _labelme_doc(corners=((4, 4), (14, 14))))  # LabelMe comes 4th
-    assert first() == ("boxes", [(2, 2, 12, 12)])
+    assert first() == ("boxes", [(2, 2, 12, 12)])  # --boxes beats the sidecar
     boxes.unlink()
     assert first() == ("coco", [(3, 3, 13, 13)])
     coco.unlink()
+    assert first() == ("sidecar", [(1, 1, 11, 11)])  # the sidecar beats the folder's file
+    _write_json(sidecar, _labelme_doc(corners=((4, 4), (14, 14))))
+    assert first() == ("boxes", [(7, 7, 17, 17)])  # the folder's boxes.json beats LabelMe
+    folder_boxes.unlink()
     assert first() == ("labelme", [(4, 4, 14, 14)])
     sidecar.unlink()
     assert first()[0] == "yolo"
@@ -170,6 +175,19 @@ def test_first_match_wins_in_the_documented_order(photos: Path, tmp_path: Path) 
     assert first() == ("voc", [(5, 5, 15, 15)])
     (photos / "a.xml").unlink()
     assert first() == ("none", [])
+
+
+def test_identity_changes_with_the_winning_entry_only(photos: Path, tmp_path: Path) -> None:
+    item = _item(photos)
+    boxes = _write_json(tmp_path / "boxes.json", {"a.jpg": [[2, 2, 12, 12]], "b": [[1, 1, 5, 5]]})
+    first = PromptSources(boxes_file=boxes).identity(item)
+    _write_json(boxes, {"a.jpg": [[2, 2, 12, 12]], "b": [[1, 1, 6, 6]]})
+    assert PromptSources(boxes_file=boxes).identity(item) == first  # another image's entry
+    _write_json(boxes, {"a.jpg": [[2, 2, 13, 12]]})
+    assert PromptSources(boxes_file=boxes).identity(item) != first
+    assert PromptSources().identity(item) == "none"
+    _write_json(photos / "a.json", [[1, 1, 11, 11]])
+    assert PromptSources().identity(item).startswith("sidecar:")
 
 
 def test_a_matching_source_wins_even_when_filters_empty_it(photos: Path) -> None:

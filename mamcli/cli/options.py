@@ -1,0 +1,121 @@
+"""CLI flags generated from config declarations (`mamcli.options.option`).
+
+`config_params(MatteConfig)` turns every declared field (nested configs included) into a
+Typer option with its flag, default, help, choices and help panel; `build_config` puts
+the parsed values back into the config objects. Nothing about an option is written here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from mamcli.options import Resume, choices_of, declared_fields, flag_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One generated CLI parameter: where its value goes in the config tree."""
+
+    name: str
+    path: tuple[str, ...]
+    parameter: inspect.Parameter
+    parse: Callable[[str], Any] | None
+
+
+def _cli_type(hint: Any) -> Any:
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return typing.Optional[next(a for a in args if a is not type(None))]  # noqa: UP045
+    return hint
+
+
+def _help(item: dataclasses.Field) -> str:
+    text = item.metadata["help"]
+    choices = choices_of(item)
+    if choices:
+        text += f" One of: {', '.join(choices)}."
+    return text.replace("[", r"\[")
+
+
+def _default_text(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
+    """Every CLI-visible declared field of `config_type`, nested configs included."""
+    params: list[Param] = []
+    hints = typing.get_type_hints(config_type)
+    defaults = config_type()
+    for item in declared_fields(config_type):
+        meta = item.metadata
+        if meta.get("resume") == Resume.GROUP:
+            params += config_params(type(getattr(defaults, item.name)), (*path, item.name))
+            continue
+        if not meta.get("cli", True):
+            continue
+        default = getattr(defaults, item.name)
+        parse = meta.get("parse")
+        hint = str if parse else _cli_type(hints[item.name])
+        flag = flag_of(item)
+        names = [flag] if hint is not bool else [f"{flag}/--no-{flag[2:]}"]
+        if meta.get("short"):
+            names.append(meta["short"])
+        option = typer.Option(
+            ... if meta.get("required") else _default_text(default),
+            *names,
+            help=_help(item),
+            rich_help_panel=meta.get("panel"),
+            metavar=meta.get("metavar"),
+            show_default=default not in (None, False),
+        )
+        name = "__".join((*path, item.name))
+        parameter = inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=hint
+        )
+        params.append(Param(name, (*path, item.name), parameter, parse))
+    return params
+
+
+def build_config(config_type: type, params: list[Param], values: dict[str, Any], **extra: Any):
+    """A `config_type` built from parsed CLI `values` (nested configs rebuilt too)."""
+    tree: dict[str, Any] = dict(extra)
+    for param in params:
+        value = values[param.name]
+        if param.parse is not None and isinstance(value, str):
+            value = param.parse(value)
+        node = tree
+        for key in param.path[:-1]:
+            node = node.setdefault(key, {})
+        node[param.path[-1]] = value
+    return _instantiate(config_type, tree)
+
+
+def _instantiate(config_type: type, tree: dict[str, Any]) -> Any:
+    defaults = config_type()
+    kwargs = {}
+    for item in declared_fields(config_type):
+        if item.name not in tree:
+            continue
+        value = tree[item.name]
+        if item.metadata.get("resume") == Resume.GROUP:
+            value = _instantiate(type(getattr(defaults, item.name)), value)
+        kwargs[item.name] = value
+    return config_type(**kwargs)
+
+
+def with_params(
+    function: Callable[..., Any], params: list[Param], leading: list[inspect.Parameter]
+) -> Callable[..., Any]:
+    """`function(**values)` with a signature Typer reads: `leading` then the config flags."""
+    signature = inspect.Signature([*leading, *(p.parameter for p in params)])
+    function.__signature__ = signature  # type: ignore[attr-defined]
+    function.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return function

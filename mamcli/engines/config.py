@@ -1,0 +1,118 @@
+"""The engine registry and the engine's options, importable without torch.
+
+An engine turns an image and its prompts into mattes (protocol in engines/mam.py).
+`ENGINES` maps each name to the function that builds it, imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mamcli.model.config import BACKBONES, PRECISION_CHOICES, RefineConfig
+from mamcli.options import Resume, group, option
+
+ENGINES: dict[str, str] = {
+    "mam": "mamcli.engines.mam:build_mam",
+    "classic": "mamcli.engines.mam:build_classic",
+}
+ENGINE_CHOICES: tuple[str, ...] = ("auto", *ENGINES)
+# What refines SAM's mask inside the MAM engine: M2M, nothing, or closed-form matting.
+REFINERS: dict[str, str] = {
+    "m2m": "the Mask-to-Matte network",
+    "none": "SAM's mask as the alpha",
+    "cf": "SAM's mask + closed-form matting",
+}
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class ClassicConfig:
+    """Knobs of the classic engine.
+
+    working_size: long side (px) of the image GrabCut and closed-form matting run on;
+    grabcut_iters: GrabCut iterations; band: half-width of the trimap's unknown band as a
+    fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
+    radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
+    growth of the positive points' box, as a fraction of the long side, for points-only
+    prompts.
+    """
+
+    working_size: int = 1024
+    grabcut_iters: int = 5
+    band: float = 0.01
+    min_band_px: int = 2
+    seed_radius: float = 0.005
+    point_margin: float = 0.15
+
+
+def _device_ok(value: str) -> str | None:
+    return None if _DEVICE.match(value) else "takes auto, cpu, cuda, cuda:N or mps"
+
+
+@dataclass
+class EngineSettings:
+    """What selects and configures the engine."""
+
+    engine: str = option(
+        "auto",
+        choices=ENGINE_CHOICES,
+        resume=Resume.IDENTITY,
+        panel="Engine",
+        help="auto: MAM when SAM and M2M weights are found, else the classic engine.",
+    )
+    model: str = option("vit_b", choices=BACKBONES, panel="Engine", help="SAM backbone.")
+    sam_checkpoint: Path | None = option(
+        None,
+        resume=Resume.IDENTITY,
+        panel="Engine",
+        metavar="FILE",
+        help="SAM checkpoint (wins over the cache).",
+    )
+    m2m_checkpoint: Path | None = option(
+        None,
+        resume=Resume.IDENTITY,
+        panel="Engine",
+        metavar="FILE",
+        help="M2M checkpoint (wins over the cache).",
+    )
+    refiner: str = option(
+        "m2m",
+        choices=tuple(REFINERS),
+        panel="Engine",
+        help="MAM refiner: m2m, none (SAM's mask) or cf (SAM's mask + closed-form).",
+    )
+    refine: RefineConfig = group(RefineConfig, help="Refinement settings.")
+    precision: str = option(
+        "auto",
+        choices=PRECISION_CHOICES,
+        resume=Resume.IDENTITY,
+        panel="Engine",
+        help="auto: bf16 where the device runs it natively fast (GPUs, CPUs with AMX), else fp32.",
+    )
+    device: str = option(
+        "auto",
+        resume=Resume.SPEED,
+        check=_device_ok,
+        panel="Performance",
+        help="auto, cpu, cuda, cuda:N or mps.",
+    )
+    compile: bool = option(
+        False,
+        resume=Resume.SPEED,
+        panel="Performance",
+        help="torch.compile SAM's encoder and M2M: minutes to compile first; meant for long "
+        "GPU runs.",
+    )
+    classic: ClassicConfig = group(
+        ClassicConfig, help="Classic engine settings.", resume=Resume.HASHED
+    )
+
+
+def engine_builder(name: str) -> Any:
+    """The builder function registered for engine `name` (imported on first use)."""
+    module, function = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), function)

@@ -1,0 +1,57 @@
+"""Names and settings of the model room that options are checked against, importable
+without torch: the SAM backbones, the precisions, and the refinement settings.
+
+Refinement facts (docs/model.md, "Iterative refinement"): widths (w8, w4, w1) default to
+(10, 20, 10) and the kernels used are ellipse(w // 2); "postprocess" starts from the os8
+alpha, "maskguide" from SAM's mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mamcli.options import Resume, int_list, option
+
+BACKBONES: tuple[str, ...] = ("vit_b", "vit_l", "vit_h", "vit_t")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
+REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
+
+
+def _widths_ok(widths: tuple[int, ...]) -> str | None:
+    if len(widths) != 3 or any(w < 2 for w in widths):
+        return f"takes three widths >= 2 (w8,w4,w1), got {','.join(map(str, widths))}"
+    return None
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Refinement settings: the base mode, the widths (w8, w4, w1) and the two-sided variant."""
+
+    mode: str = option(
+        "postprocess",
+        flag="--refine",
+        choices=REFINE_MODES,
+        panel="Engine",
+        help="Refinement base: postprocess (os8 alpha; PPM-100, AM2K, PM-10K, RWP636) or "
+        "maskguide (SAM's mask; HIM2K, RefMatte-RW100).",
+    )
+    widths: tuple[int, int, int] = option(
+        (10, 20, 10),
+        parse=int_list(3),
+        check=_widths_ok,
+        panel="Engine",
+        metavar="W8,W4,W1",
+        help="Refinement widths in pixels.",
+    )
+    two_sided: bool = option(
+        False,
+        resume=Resume.HASHED,
+        cli=False,
+        help="Two-sided unknown bands (a variant; not the reference's default).",
+    )
+
+    def __post_init__(self) -> None:
+        from mamcli.options import validate
+
+        validate(self)
