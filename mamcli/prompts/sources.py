@@ -71,7 +71,7 @@ class Located:
             content = self.raw.encode()
         else:
             content = json.dumps(self.raw, sort_keys=True).encode()
-        return f"{self.kind}:{self.file.resolve()}:{hashlib.sha256(content).hexdigest()[:16]}"
+        return f"{self.kind}:{hashlib.sha256(content).hexdigest()[:16]}"
 
 
 @dataclass
