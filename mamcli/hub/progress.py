@@ -17,17 +17,45 @@ class Meter:
 
 
 class _BarMeter(Meter):
-    """Feeds one task of a rich Progress."""
+    """Draws one rich progress bar, from the first byte on: a source that cannot be
+    reached leaves no empty bar above the error line."""
 
-    def __init__(self, progress, label: str) -> None:  # type: ignore[no-untyped-def]
-        self._progress = progress
-        self._task = progress.add_task(label, total=None)
+    def __init__(self, console, label: str) -> None:  # type: ignore[no-untyped-def]
+        self._console = console
+        self._label = label
+        self._progress = None
+        self._task = None
 
     def start(self, total: int | None) -> None:
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self._console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=total)
         self._progress.reset(self._task, total=total)
 
     def advance(self, count: int) -> None:
-        self._progress.advance(self._task, count)
+        if self._progress is not None:
+            self._progress.advance(self._task, count)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 @contextlib.contextmanager
@@ -38,25 +66,13 @@ def meter(label: str, enabled: bool) -> Iterator[Meter]:
         yield Meter()
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
 
     console = Console(stderr=True)
     if not console.is_terminal:
         yield Meter()
         return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        yield _BarMeter(progress, label)
+    bar = _BarMeter(console, label)
+    try:
+        yield bar
+    finally:
+        bar.close()
