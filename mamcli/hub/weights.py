@@ -232,7 +232,7 @@ def _fetch_verified(spec: WeightSpec, source: str, target: Path, bar: Meter) -> 
 
 def _verify(spec: WeightSpec, source: str, path: Path) -> None:
     """Check the full sha256 when known; otherwise check the file loads as a checkpoint
-    (which catches a transfer cut short, as torch.hub does not compare Content-Length)."""
+    (which catches a file cut short by a server that sends no Content-Length)."""
     if spec.sha256 is not None:
         actual = sha256_of(path)
         if actual != spec.sha256:
