@@ -23,6 +23,7 @@ import os
 import re
 from pathlib import Path
 
+from mamcli.errors import InputError
 from mamcli.hub.weights import cache_dir, sha256_of
 from mamcli.runtime.atomic import atomic_write_text
 
@@ -39,34 +40,37 @@ def checkpoint_identity(path: str | os.PathLike) -> dict[str, object]:
     """{"path", "size", "mtime_ns", "sha256"} of a file. Two identities with the same
     "sha256" name the same bytes; compare the whole dict to also notice a touched file."""
     resolved = Path(path).resolve()
-    stat = resolved.stat()
-    return {
-        "path": str(resolved),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        "sha256": content_hash(resolved),
-    }
+    digest, (size, mtime_ns, _) = _hash_and_stamp(resolved)
+    return {"path": str(resolved), "size": size, "mtime_ns": mtime_ns, "sha256": digest}
 
 
 def content_hash(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes, from the hash cache when the file has not changed."""
-    resolved = Path(path).resolve()
+    return _hash_and_stamp(Path(path).resolve())[0]
+
+
+def _hash_and_stamp(resolved: Path) -> tuple[str, list[int]]:
+    """The file's sha256 (remembered or computed) and the stamp it belongs to."""
     before = _stamp(resolved)
-    entries = _read_cache()
-    entry = entries.get(str(resolved))
+    entry = _read_cache().get(str(resolved))
     if isinstance(entry, dict) and entry.get("stamp") == before and _is_hex(entry.get("sha256")):
-        return entry["sha256"]
+        return entry["sha256"], before
     digest = sha256_of(resolved)
     if _stamp(resolved) == before:  # not being written while it was read: safe to remember
-        entries = _read_cache()  # what other processes stored meanwhile
+        entries = _read_cache()  # with what other processes stored meanwhile
         entries[str(resolved)] = {"stamp": before, "sha256": digest}
         _write_cache(entries)
-    return digest
+    return digest, before
 
 
 def _stamp(path: Path) -> list[int]:
     """What changes when a file's bytes are rewritten: size, mtime_ns, inode."""
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise InputError(path, "checkpoint file not found") from None
+    if not path.is_file():
+        raise InputError(path, "is not a file (checkpoint expected)")
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 

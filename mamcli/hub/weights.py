@@ -172,7 +172,7 @@ def resolve_checkpoint(kind: str, model: str, explicit: str | os.PathLike | None
     """The checkpoint to use: `explicit` when given (it must exist), else the cached file
     for this kind and backbone, else None. Never downloads."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind}")
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():

@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mamcli.errors import InputError
 from mamcli.hub.identity import checkpoint_identity, content_hash, hash_cache_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +138,10 @@ def test_concurrent_processes_leave_a_valid_cache(tmp_path, mam_home):
     for name, entry in entries.items():
         assert entry["sha256"] == hashlib.sha256(Path(name).read_bytes()).hexdigest()
     assert [p.name for p in mam_home.iterdir()] == ["hashes.json"]  # no temporary files left
+
+
+def test_missing_file_or_folder_is_a_one_line_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"gone\.pth: checkpoint file not found$"):
+        checkpoint_identity(tmp_path / "gone.pth")
+    with pytest.raises(InputError, match="is not a file"):
+        content_hash(tmp_path)
