@@ -1,22 +1,65 @@
-"""`mam weights`: list, download and locate checkpoints (mamcli/hub/)."""
+"""`mam weights`: list, download and locate checkpoints (mamcli/hub/).
+
+Only `download` imports torch (to check an unverified file loads): `list` and `path`
+stay fast.
+"""
 
 from __future__ import annotations
+
+import json
 
 import typer
 
 from mamcli.cli.common import fail
 from mamcli.errors import MamError
 
-app = typer.Typer(help="List, download and locate model checkpoints.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, download and locate model checkpoints.",
+    no_args_is_help=True,
+)
 
 
-@app.command("list")
-def _weights_list() -> None:
+def _examples(*lines: str) -> str:
+    """An epilog listing example command lines, one per line."""
+    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  $ {line}" for line in lines)
+
+
+@app.command(
+    "list",
+    epilog=_examples(
+        "mam weights list",
+        "mam weights list --json",
+        "mam weights list --json | jq -r '.[] | select(.cached) | .path'",
+    ),
+)
+def _weights_list(
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print a JSON list (name, kind, model, size, sha256, cached, path, url).",
+    ),
+) -> None:
     """Show the known checkpoints, their hashes and whether they are cached."""
+    from mamcli.hub.weights import REGISTRY, cache_dir, cached_path, sources
+
+    if as_json:
+        rows = [
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "model": spec.model,
+                "size": spec.size,
+                "sha256": spec.sha256,
+                "cached": cached_path(spec).is_file(),
+                "path": str(cached_path(spec)),
+                "url": sources(spec)[0],
+            }
+            for spec in REGISTRY.values()
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
     from rich.console import Console
     from rich.table import Table
-
-    from mamcli.hub.weights import REGISTRY, cache_dir, cached_path
 
     table = Table("name", "kind", "model", "size", "sha256", "cached")
     for spec in REGISTRY.values():
@@ -33,7 +76,14 @@ def _weights_list() -> None:
     console.print(f"cache: {cache_dir() / 'checkpoints'} (set MAM_HOME to move it)", soft_wrap=True)
 
 
-@app.command("download")
+@app.command(
+    "download",
+    epilog=_examples(
+        "mam weights download sam_vit_b",
+        "mam weights download mam_vit_b --url https://my.mirror/mam_vitb.pth",
+        "mam weights download sam_vit_b -q --url file:///usb/sam_vit_b_01ec64.pth",
+    ),
+)
 def _weights_download(
     name: str = typer.Argument(..., help="Checkpoint name (see `mam weights list`)."),
     url: str | None = typer.Option(
@@ -42,17 +92,31 @@ def _weights_download(
         help="Download from here instead (http(s)://, file:// or hf://OWNER/REPO/PATH).",
     ),
     force: bool = typer.Option(False, "--force", help="Download again even if cached."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print nothing but errors (no progress bar, no path)."
+    ),
 ) -> None:
-    """Download a checkpoint into the cache (verifying its hash) and print its path."""
+    """Download a checkpoint into the cache (verifying its hash) and print its path.
+
+    Draws a progress bar on a terminal only; with no network it fails at once (exit 4).
+    """
     from mamcli.hub.weights import download
 
     try:
-        typer.echo(download(name, url=url, force=force))
+        path = download(name, url=url, force=force, progress=not quiet)
     except MamError as error:
         fail(error)
+    if not quiet:
+        typer.echo(path)
 
 
-@app.command("path")
+@app.command(
+    "path",
+    epilog=_examples(
+        "mam weights path sam_vit_b",
+        'mam matte photos/ --sam-checkpoint "$(mam weights path sam_vit_b)"',
+    ),
+)
 def _weights_path(name: str = typer.Argument(..., help="Checkpoint name.")) -> None:
     """Print where a checkpoint is cached; exit 1 if it is not downloaded yet."""
     from mamcli.hub.weights import cached_path

@@ -8,22 +8,20 @@ cached. Nothing here downloads implicitly: `resolve_checkpoint` only finds files
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
-import shutil
-import tempfile
-import urllib.error
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from tqdm.auto import tqdm
 
-from mamcli.errors import InputError, MamError
+from mamcli.errors import InputError, MamError, NetworkError
+from mamcli.hub.fetch import TransferFailed, Unreachable, fetch
+from mamcli.hub.progress import Meter, meter
 
 KINDS = ("sam", "m2m")
-HF_SCHEME = "hf://"
 _CHECKPOINT_FLAGS = {"sam": "--sam-checkpoint", "m2m": "--m2m-checkpoint"}
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 _MAM_HF = "hf://zhengchong/Human-Toolkit/MAM/"
@@ -101,7 +99,9 @@ def get_weight(name: str) -> WeightSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise MamError(f"unknown checkpoint {name!r}; known: {', '.join(REGISTRY)}") from None
+        close = difflib.get_close_matches(name, REGISTRY, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise MamError(f"unknown checkpoint {name}{hint}; known: {', '.join(REGISTRY)}") from None
 
 
 def cache_dir() -> Path:
@@ -138,28 +138,33 @@ def download(
 ) -> Path:
     """Download a checkpoint into the cache (unless already there) and return its path.
 
-    Sources are tried in order until one answers; a file whose hash does not match is
-    deleted and reported at once. Raises MamError with offline instructions when no
-    source can be reached.
+    Sources are tried in order until one delivers; none is retried, and a host that cannot
+    be contacted is given up on at once. A file whose hash does not match is deleted and
+    reported at once (MamError). `progress` draws a bar on stderr when it is a terminal.
+    Raises NetworkError (exit code 4), one line saying how to work offline, when no source
+    delivers.
     """
     spec = _spec(spec)
     target = cached_path(spec)
     if target.is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for source in sources(spec, url):
-        try:
-            _fetch_verified(spec, source, target, progress)
-        except _Unreachable as exc:
-            failures.append(f"{source}: {exc}")
-            continue
-        return target
-    raise MamError(
-        f"cannot download {spec.name} from {'; '.join(failures)}. Download {spec.filename} on a "
-        f"machine with internet access and put it at {target} (or pass "
-        f"{_CHECKPOINT_FLAGS[spec.kind]} PATH, or set MAM_HOME to a folder whose checkpoints/ "
-        "holds it)"
+    unreachable: list[Unreachable] = []
+    failures: list[str] = []
+    with meter(spec.filename, progress) as bar:
+        for source in sources(spec, url):
+            try:
+                _fetch_verified(spec, source, target, bar)
+            except Unreachable as exc:
+                unreachable.append(exc)
+            except TransferFailed as exc:
+                failures.append(str(exc))
+            else:
+                return target
+    problems = "; ".join(_unreachable_lines(unreachable) + failures)
+    raise NetworkError(
+        f"{problems}: download {spec.filename} elsewhere and pass "
+        f"{_CHECKPOINT_FLAGS[spec.kind]} FILE, or set MAM_MIRROR / --url"
     )
 
 
@@ -167,7 +172,7 @@ def resolve_checkpoint(kind: str, model: str, explicit: str | os.PathLike | None
     """The checkpoint to use: `explicit` when given (it must exist), else the cached file
     for this kind and backbone, else None. Never downloads."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind}")
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -201,76 +206,33 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Unreachable(Exception):
-    """A source could not deliver the file (network, HTTP or mirror error): try the next."""
-
-
 def _spec(spec: WeightSpec | str) -> WeightSpec:
     return spec if isinstance(spec, WeightSpec) else get_weight(spec)
 
 
-def _fetch_verified(spec: WeightSpec, source: str, target: Path, progress: bool) -> None:
+def _unreachable_lines(errors: list[Unreachable]) -> list[str]:
+    """'cannot reach a, b (reason)' once per reason, hosts in the order they were tried."""
+    hosts: dict[str, list[str]] = {}
+    for error in errors:
+        if error.host not in hosts.setdefault(error.reason, []):
+            hosts[error.reason].append(error.host)
+    return [f"cannot reach {', '.join(names)} ({reason})" for reason, names in hosts.items()]
+
+
+def _fetch_verified(spec: WeightSpec, source: str, target: Path, bar: Meter) -> None:
     """Download `source` to a temporary sibling of `target`, verify it, then rename it."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.download")
     try:
-        try:
-            if source.startswith(HF_SCHEME):
-                _fetch_hf(source, tmp, progress)
-            else:
-                _fetch_url(source, tmp, progress)
-        except Exception as exc:  # any transport failure: report it and try the next source
-            raise _Unreachable(_reason(exc)) from exc
+        fetch(source, tmp, bar)
         _verify(spec, source, tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _fetch_url(url: str, dest: Path, progress: bool) -> None:
-    """http(s):// or file:// through torch.hub, which streams to a temporary file itself."""
-    from torch.hub import download_url_to_file  # slow import, needed only to download
-
-    download_url_to_file(url, str(dest), progress=progress)
-
-
-def _fetch_hf(source: str, dest: Path, progress: bool) -> None:
-    """hf://OWNER/REPO/PATH through huggingface_hub, into a private scratch cache beside
-    `dest` so that nothing is left behind and no second copy is kept. Honours $HF_ENDPOINT."""
-    from huggingface_hub import hf_hub_download  # slow import, needed only to download
-
-    repo_id, filename = _split_hf(source)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{dest.name}.", dir=dest.parent))
-    try:
-        fetched = hf_hub_download(
-            repo_id,
-            filename,
-            cache_dir=scratch,
-            endpoint=os.environ.get("HF_ENDPOINT"),
-            tqdm_class=None if progress else _SilentTqdm,
-        )
-        os.replace(Path(fetched).resolve(), dest)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _split_hf(source: str) -> tuple[str, str]:
-    parts = source.removeprefix(HF_SCHEME).split("/", 2)
-    if len(parts) != 3 or not all(parts):
-        raise ValueError(f"expected hf://OWNER/REPO/PATH, got {source}")
-    return f"{parts[0]}/{parts[1]}", parts[2]
-
-
-class _SilentTqdm(tqdm):
-    """A progress bar that never draws, for hf_hub_download when progress=False."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs["disable"] = True
-        super().__init__(*args, **kwargs)
-
-
 def _verify(spec: WeightSpec, source: str, path: Path) -> None:
     """Check the full sha256 when known; otherwise check the file loads as a checkpoint
-    (which catches a transfer cut short, as torch.hub does not compare Content-Length)."""
+    (which catches a file cut short by a server that sends no Content-Length)."""
     if spec.sha256 is not None:
         actual = sha256_of(path)
         if actual != spec.sha256:
@@ -288,13 +250,3 @@ def _verify(spec: WeightSpec, source: str, path: Path) -> None:
             f"{spec.filename} from {source} is incomplete or not a checkpoint ({exc.problem}); "
             "the download was deleted"
         ) from None
-
-
-def _reason(exc: BaseException) -> str:
-    """A short human reason for a failed transfer."""
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    text = str(exc).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__

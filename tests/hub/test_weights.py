@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-import torch
-from typer.testing import CliRunner
 
-from mamcli.cli import app
-from mamcli.errors import InputError, MamError
+from mamcli.errors import InputError, MamError, NetworkError
 from mamcli.hub.weights import (
     REGISTRY,
     WeightSpec,
@@ -30,109 +17,21 @@ from mamcli.hub.weights import (
     resolve_checkpoint,
     sources,
 )
+from tests.hub.server import BIG, GOOD, GOOD_SHA, cache_files, closed_port
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _checkpoint_bytes(numel: int = 64) -> bytes:
-    buffer = io.BytesIO()
-    torch.save({"state_dict": {"w": torch.arange(numel, dtype=torch.float32)}}, buffer)
-    return buffer.getvalue()
-
-
-GOOD = _checkpoint_bytes()
-GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
-BIG = _checkpoint_bytes(1 << 18)  # 1 MiB of tensor data: several read chunks
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Serves server.files[path] = (bytes, mode); modes "cut" and "stall" announce the whole
-    file but send half of it, then close the connection or wait. Answers HEAD like the HF Hub."""
-
-    server: _FileServer
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def _answer(self, send_body: bool) -> None:
-        self.server.requests.append((self.command, self.path))
-        if self.path not in self.server.files:
-            self.send_error(404)
-            return
-        data, mode = self.server.files[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
-        self.end_headers()
-        if not send_body:
-            return
-        if mode == "ok":
-            self.wfile.write(data)
-            return
-        self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        if mode == "stall":
-            self.server.release.wait(60)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class _FileServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, tuple[bytes, str]] = {}
-        self.requests: list[tuple[str, str]] = []
-        self.release = threading.Event()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_port}{path}"
-
-    def gets(self) -> int:
-        return sum(method == "GET" for method, _ in self.requests)
-
-
-@pytest.fixture
-def server():
-    srv = _FileServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(autouse=True)
-def mam_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "mam_home"
-    monkeypatch.setenv("MAM_HOME", str(home))
-    for var in ("MAM_MIRROR", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-    for name in REGISTRY:
-        monkeypatch.delenv(f"MAM_WEIGHTS_URL_{name.upper()}", raising=False)
-    return home
+UNRESOLVABLE = "http://nonexistent.invalid/sam.pth"  # .invalid never resolves (RFC 2606)
 
 
 def _spec(url: str, sha256: str | None = GOOD_SHA) -> WeightSpec:
     return WeightSpec("test_sam", "sam", "vit_b", "test_sam.pth", (url,), sha256)
 
 
-def _cache_files(home: Path) -> list[str]:
-    folder = home / "checkpoints"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _network_error(call) -> str:
+    with pytest.raises(NetworkError) as info:
+        call()
+    message = str(info.value)
+    assert info.value.exit_code == 4 and "\n" not in message
+    return message
 
 
 def test_registry_entries_and_unknown_name():
@@ -144,8 +43,12 @@ def test_registry_entries_and_unknown_name():
     )
     assert get_weight("mam_vit_b").sha256 is None
     assert get_weight("mam_vit_b").urls == ("hf://zhengchong/Human-Toolkit/MAM/mam_vitb.pth",)
-    with pytest.raises(MamError, match="known: sam_vit_b, sam_vit_l, sam_vit_h, mobile_sam_vit_t"):
-        get_weight("vit_b")
+    with pytest.raises(MamError) as info:
+        get_weight("sam_vitb")
+    message = str(info.value)
+    assert message.startswith("unknown checkpoint sam_vitb (did you mean sam_vit_b?); known: ")
+    assert "sam_vit_b, sam_vit_l, sam_vit_h, mobile_sam_vit_t" in message
+    assert "[" not in message and "'" not in message
 
 
 def test_cache_location_follows_mam_home(mam_home):
@@ -161,7 +64,7 @@ def test_good_file_is_cached_and_second_call_uses_cache(server, mam_home):
     assert server.gets() == 1
     assert download(spec, progress=False) == path
     assert server.gets() == 1
-    assert _cache_files(mam_home) == ["test_sam.pth"]
+    assert cache_files(mam_home) == ["test_sam.pth"]
 
 
 def test_bad_hash_is_rejected_and_nothing_is_left(server, mam_home):
@@ -171,32 +74,63 @@ def test_bad_hash_is_rejected_and_nothing_is_left(server, mam_home):
     message = str(info.value)
     assert "test_sam.pth" in message and "0" * 64 in message and GOOD_SHA in message
     assert "\n" not in message
-    assert _cache_files(mam_home) == []
+    assert cache_files(mam_home) == []
 
 
-def test_connection_closed_mid_file_leaves_no_file(server, mam_home):
+@pytest.mark.parametrize("sha256", [GOOD_SHA, None])
+def test_connection_closed_mid_file_is_not_retried_and_leaves_no_file(server, mam_home, sha256):
     server.files["/cut.pth"] = (BIG, "cut")
-    with pytest.raises(MamError, match="incomplete or not a checkpoint"):
-        download(_spec(server.url("/cut.pth"), sha256=None), progress=False)
-    assert _cache_files(mam_home) == []
+    url = server.url("/cut.pth")
+    message = _network_error(lambda: download(_spec(url, sha256), progress=False))
+    assert f"{url}: transfer cut off after {len(BIG) // 2} of {len(BIG)} bytes" in message
+    assert server.gets() == 1
+    assert cache_files(mam_home) == []
 
 
-def test_unreachable_source_gives_offline_instructions(mam_home):
-    url = f"http://127.0.0.1:{_closed_port()}/sam.pth"
-    with pytest.raises(MamError) as info:
-        download("sam_vit_b", url=url, progress=False)
-    message = str(info.value)
-    assert message.startswith(f"cannot download sam_vit_b from {url}")
-    assert str(cached_path("sam_vit_b")) in message and "--sam-checkpoint" in message
-    assert "MAM_HOME" in message and "\n" not in message
-    assert _cache_files(mam_home) == []
+def test_http_error_is_one_line_and_not_retried(server, mam_home):
+    url = server.url("/missing.pth")
+    message = _network_error(lambda: download(_spec(url), progress=False))
+    assert message.startswith(f"{url} answered HTTP 404 ")
+    assert server.gets() == 1
+    assert cache_files(mam_home) == []
+
+
+def test_refused_connection_gives_offline_instructions(mam_home):
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}/sam.pth"
+    message = _network_error(lambda: download("sam_vit_b", url=url, progress=False))
+    assert message == (
+        f"cannot reach 127.0.0.1:{port} (connection refused): download sam_vit_b_01ec64.pth "
+        "elsewhere and pass --sam-checkpoint FILE, or set MAM_MIRROR / --url"
+    )
+    assert cache_files(mam_home) == []
+
+
+def test_unresolvable_hosts_are_named_once_with_the_fix(mam_home, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://nonexistent.invalid")
+    spec = WeightSpec("m", "m2m", "vit_b", "m.pth", (UNRESOLVABLE, "hf://owner/repo/m.pth"))
+    message = _network_error(lambda: download(spec, progress=False))
+    assert message == (
+        "cannot reach nonexistent.invalid (name does not resolve; no network?): download m.pth "
+        "elsewhere and pass --m2m-checkpoint FILE, or set MAM_MIRROR / --url"
+    )
+    assert cache_files(mam_home) == []
+
+
+def test_unreachable_hub_endpoint_fails_without_calling_the_hub(server, mam_home, monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    message = _network_error(lambda: download(_spec("hf://o/r/f.pth"), progress=False))
+    assert message.startswith(f"cannot reach 127.0.0.1:{port} (connection refused): ")
+    assert cache_files(mam_home) == []
 
 
 def test_unreachable_primary_falls_back_to_mirror(server, mam_home):
     server.files["/good.pth"] = (GOOD, "ok")
-    dead = f"http://127.0.0.1:{_closed_port()}/good.pth"
+    dead = f"http://127.0.0.1:{closed_port()}/good.pth"
     spec = WeightSpec("t", "m2m", "vit_b", "t.pth", (dead, server.url("/good.pth")), GOOD_SHA)
     assert download(spec, progress=False).read_bytes() == GOOD
+    assert server.gets() == 1
 
 
 def test_environment_overrides_sources(server, monkeypatch):
@@ -214,7 +148,7 @@ def test_registry_hash_applies_to_overridden_source(server, mam_home):
     server.files["/fake.pth"] = (GOOD, "ok")
     with pytest.raises(MamError, match="wrong sha256 .*ec2df627"):
         download("sam_vit_b", url=server.url("/fake.pth"), progress=False)
-    assert _cache_files(mam_home) == []
+    assert cache_files(mam_home) == []
 
 
 def test_file_url_installs_a_local_copy(tmp_path, mam_home):
@@ -222,6 +156,9 @@ def test_file_url_installs_a_local_copy(tmp_path, mam_home):
     local.write_bytes(GOOD)
     path = download(_spec(local.as_uri()), progress=False)
     assert path.read_bytes() == GOOD
+    missing = tmp_path / "not_there.pth"
+    message = _network_error(lambda: download(_spec(missing.as_uri()), force=True))
+    assert message.startswith(f"{missing}: no such file or directory: download test_sam.pth")
 
 
 def test_hf_source_through_hf_endpoint(server, mam_home, monkeypatch):
@@ -230,7 +167,7 @@ def test_hf_source_through_hf_endpoint(server, mam_home, monkeypatch):
     path = download(_spec("hf://owner/repo/MAM/file.pth"), progress=False)
     assert path.read_bytes() == GOOD
     assert ("GET", "/owner/repo/resolve/main/MAM/file.pth") in server.requests
-    assert _cache_files(mam_home) == ["test_sam.pth"]  # no HF scratch cache left behind
+    assert cache_files(mam_home) == ["test_sam.pth"]  # no HF scratch cache left behind
 
 
 def test_hf_source_with_bad_hash_leaves_nothing(server, mam_home, monkeypatch):
@@ -238,7 +175,14 @@ def test_hf_source_with_bad_hash_leaves_nothing(server, mam_home, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", server.url(""))
     with pytest.raises(MamError, match="wrong sha256"):
         download(_spec("hf://owner/repo/file.pth", sha256="f" * 64), progress=False)
-    assert _cache_files(mam_home) == []
+    assert cache_files(mam_home) == []
+
+
+def test_hf_missing_file_is_one_line(server, mam_home, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", server.url(""))
+    message = _network_error(lambda: download(_spec("hf://owner/repo/nope.pth"), progress=False))
+    assert message.startswith("hf://owner/repo/nope.pth: the Hub answered HTTP 404: download ")
+    assert cache_files(mam_home) == []
 
 
 def test_resolve_checkpoint_prefers_explicit_then_cache(tmp_path, mam_home):
@@ -253,56 +197,3 @@ def test_resolve_checkpoint_prefers_explicit_then_cache(tmp_path, mam_home):
     assert resolve_checkpoint("m2m", "vit_b", explicit) == explicit
     with pytest.raises(InputError, match="missing.pth: checkpoint file not found"):
         resolve_checkpoint("sam", "vit_b", tmp_path / "missing.pth")
-
-
-def test_cli_list_path_and_download(server, mam_home, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    server.files["/mam.pth"] = (GOOD, "ok")
-    runner = CliRunner()
-
-    listed = runner.invoke(app, ["weights", "list"])
-    assert listed.exit_code == 0
-    assert all(name in listed.output for name in REGISTRY)
-    assert "unverified" in listed.output and "ec2df627" in listed.output
-
-    missing = runner.invoke(app, ["weights", "path", "mam_vit_b"])
-    assert missing.exit_code == 1
-    assert "mam weights download mam_vit_b" in missing.output
-
-    fetched = runner.invoke(
-        app, ["weights", "download", "mam_vit_b", "--url", server.url("/mam.pth")]
-    )
-    assert fetched.exit_code == 0, fetched.output
-    target = mam_home / "checkpoints" / "mam_vitb.pth"
-    assert target.read_bytes() == GOOD
-
-    found = runner.invoke(app, ["weights", "path", "mam_vit_b"])
-    assert (found.exit_code, found.output.strip()) == (0, str(target))
-
-    rejected = runner.invoke(
-        app, ["weights", "download", "sam_vit_b", "--url", server.url("/mam.pth")]
-    )
-    assert rejected.exit_code == 2
-    assert "mam: error: sam_vit_b_01ec64.pth from" in rejected.output
-    assert _cache_files(mam_home) == ["mam_vitb.pth"]
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="needs SIGINT delivery to a child process")
-def test_interrupted_download_leaves_no_partial_file(server, mam_home):
-    server.files["/slow.pth"] = (BIG, "stall")
-    env = {**os.environ, "MAM_HOME": str(mam_home), "PYTHONPATH": str(REPO)}
-    command = ["weights", "download", "mam_vit_b", "--url", server.url("/slow.pth")]
-    child = subprocess.Popen([sys.executable, "-m", "mamcli", *command], env=env)
-    try:
-        folder = mam_home / "checkpoints"
-        deadline = time.monotonic() + 120
-        while not any(p.stat().st_size for p in folder.glob("*.partial")):
-            assert child.poll() is None and time.monotonic() < deadline, "download never started"
-            time.sleep(0.05)
-        child.send_signal(signal.SIGINT)
-        assert child.wait(60) != 0
-    finally:
-        server.release.set()
-        if child.poll() is None:
-            child.kill()
-    assert _cache_files(mam_home) == []
