@@ -17,7 +17,7 @@ from mamcli.engines.classic import ClassicEngine
 from mamcli.engines.closed_form import refine_mask_cf
 from mamcli.engines.config import EngineSettings, engine_builder
 from mamcli.errors import MamError
-from mamcli.hub.identity import checkpoint_identity
+from mamcli.hub.identity import content_hash
 from mamcli.hub.weights import find_weights
 from mamcli.model.api import InferenceOptions, MattingAnything, load_m2m
 from mamcli.model.sam import load_sam
@@ -76,8 +76,8 @@ class MamEngine:
         return {
             "engine": self.name,
             "precision": self.model.precision,
-            "sam": checkpoint_identity(self.settings.sam_checkpoint),
-            "m2m": checkpoint_identity(m2m) if m2m else None,
+            "sam": content_hash(self.settings.sam_checkpoint),
+            "m2m": content_hash(m2m) if m2m else None,
         }
 
     def prepare(self, rgb: np.ndarray) -> Any:
