@@ -1,4 +1,4 @@
-"""Decode images to 8-bit RGB, the way the image is displayed.
+"""Decode images to 8-bit RGB or to an 8-bit alpha matte, the way the image is displayed.
 
 Decoding is strict on purpose: a truncated or corrupt file is an error naming the file,
 never a silently grey-filled picture, and a header announcing a huge image is refused
@@ -40,6 +40,8 @@ _ORIENTATION_TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _ALPHA_NOTE = "existing alpha channel ignored"
+ALPHA_CHANNEL_NOTE = "has an alpha channel: using it as the matte"
+COLOUR_PROBLEM = "looks like a colour photo, not an alpha matte (its R, G and B differ)"
 _open_lock = threading.Lock()
 
 
@@ -68,13 +70,7 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> L
     path = Path(path)
     _check_file(path)
     with _open_image(path) as img:
-        width, height = img.size
-        if width * height > max_pixels:
-            raise InputError(
-                path,
-                f"image is {width} x {height} = {width * height} pixels, "
-                f"over the --max-pixels limit {max_pixels}",
-            )
+        _check_pixels(path, img, max_pixels)
         notes = []
         frames = getattr(img, "n_frames", 1)
         if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
@@ -99,6 +95,57 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> L
     )
 
 
+def read_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Just the uint8 H x W x 3 pixels of load_rgb (notes dropped)."""
+    return load_rgb(path, max_pixels).rgb
+
+
+@dataclass
+class LoadedAlpha:
+    """A decoded alpha matte: alpha is uint8 H x W; notes as in LoadedImage."""
+
+    alpha: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def load_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedAlpha:
+    """Decode an alpha matte (or trimap) to uint8 H x W; InputError naming the file otherwise.
+
+    Grey is used as is; 16-bit is scaled by round(x / 257); a colour image whose three
+    channels are equal is grey saved as RGB; one whose channels differ is refused (a photo,
+    not a matte). An alpha channel that is not fully opaque is the matte (a cut-out's), with
+    a note; an opaque one is ignored.
+    """
+    path = Path(path)
+    _check_file(path)
+    notes: list[str] = []
+    with _open_image(path) as img:
+        _check_pixels(path, img, max_pixels)
+        try:
+            if _has_16bit_colour(img):
+                channels = _decode_16bit(path, notes)
+            else:
+                img.load()
+                channels = _matte_channels(img, notes)
+            orientation = _orientation(img)
+        except _DECODE_ERRORS as exc:
+            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
+    alpha = _pick_matte(path, channels, notes)
+    if orientation in _ORIENTATION_TRANSPOSE:
+        alpha = np.asarray(Image.fromarray(alpha).transpose(_ORIENTATION_TRANSPOSE[orientation]))
+    return LoadedAlpha(np.ascontiguousarray(alpha), notes)
+
+
+def read_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Just the uint8 H x W matte of load_alpha (notes dropped)."""
+    return load_alpha(path, max_pixels).alpha
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a file name with an image extension (case-insensitive), hidden files excepted."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
 def extension_list() -> str:
     """The supported image extensions, for messages."""
     return ", ".join(sorted(IMAGE_EXTENSIONS))
@@ -115,6 +162,17 @@ def _check_file(path: Path) -> None:
         raise InputError(path, "is a folder, not an image file")
     if size == 0:
         raise InputError(path, "empty file (0 bytes)")
+
+
+def _check_pixels(path: Path, img: Image.Image, max_pixels: int) -> None:
+    """Refuse a header announcing more than `max_pixels` pixels (decompression-bomb guard)."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InputError(
+            path,
+            f"image is {width} x {height} = {width * height} pixels, "
+            f"over the --max-pixels limit {max_pixels}",
+        )
 
 
 @contextlib.contextmanager
@@ -173,18 +231,56 @@ def _has_16bit_colour(img: Image.Image) -> bool:
     return isinstance(rawmode, str) and ";16" in rawmode
 
 
-def _decode_16bit_colour(path: Path, notes: list[str]) -> np.ndarray:
+def _decode_16bit(path: Path, notes: list[str]) -> np.ndarray:
+    """16-bit colour or grey+alpha as uint8 H x W x C, channels in RGB(A) / LA order."""
     data = np.frombuffer(path.read_bytes(), np.uint8)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
         raise InputError(path, "truncated or corrupt image data: cannot decode 16-bit colour")
-    if array.ndim == 3 and array.shape[2] in (2, 4):
+    array = _scale_wide(array, notes)
+    if array.ndim == 2:
+        return array[..., None]
+    if array.shape[2] >= 3:  # OpenCV's BGR(A) -> RGB(A)
+        array[..., :3] = array[..., 2::-1].copy()
+    return array
+
+
+def _decode_16bit_colour(path: Path, notes: list[str]) -> np.ndarray:
+    array = _decode_16bit(path, notes)
+    if array.shape[2] in (2, 4):
         notes.append(_ALPHA_NOTE)
         array = array[..., :-1]
-    array = _scale_wide(array, notes)
-    if array.ndim == 2 or array.shape[2] == 1:
-        return _grey_to_rgb(array.reshape(array.shape[:2]))
-    return array[..., ::-1]  # OpenCV's BGR -> RGB
+    if array.shape[2] == 1:
+        return _grey_to_rgb(array[..., 0])
+    return array
+
+
+def _matte_channels(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """The loaded first frame as uint8 H x W (grey) or H x W x C (LA, RGB, RGBA)."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        return _scale_wide(np.asarray(img), notes)
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(img)
+    transparent = mode in ("RGBa", "La", "PA") or (mode == "P" and "transparency" in img.info)
+    return np.asarray(img.convert("RGBA" if transparent else "RGB"))
+
+
+def _pick_matte(path: Path, channels: np.ndarray, notes: list[str]) -> np.ndarray:
+    """The matte inside decoded channels (see load_alpha)."""
+    if channels.ndim == 2:
+        return channels
+    if channels.shape[2] in (2, 4):
+        colour, alpha = channels[..., :-1], channels[..., -1]
+        if (alpha != 255).any():
+            notes.append(ALPHA_CHANNEL_NOTE)
+            return alpha
+    else:
+        colour = channels
+    grey = colour[..., 0]
+    if colour.shape[2] >= 3 and not (colour == grey[..., None]).all():
+        raise InputError(path, COLOUR_PROBLEM)
+    return grey
 
 
 def _scale_wide(array: np.ndarray, notes: list[str]) -> np.ndarray:

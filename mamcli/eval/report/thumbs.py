@@ -27,17 +27,29 @@ def _encode(image: np.ndarray, ext: str) -> bytes:
     return data.tobytes()
 
 
+def _colour(fraction: np.ndarray) -> np.ndarray:
+    """BGR inferno colours of errors given as a fraction of the largest one (square-root
+    scale, so that small errors show too)."""
+    scaled = np.sqrt(np.clip(fraction, 0.0, 1.0)) * 255.0
+    return cv2.applyColorMap(np.rint(scaled).astype(np.uint8), cv2.COLORMAP_INFERNO)
+
+
 def heat_map(pred: np.ndarray, gt: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
-    """|p - g| as a BGR inferno heat map no larger than `size`: each thumbnail pixel shows
-    the largest error of the block it covers (so thin edge errors stay visible), on a
-    square-root scale (black 0, yellow 255) so that small errors show too."""
+    """|p - g| as a BGR heat map no larger than `size`, black 0 to yellow the image's own
+    largest error: each thumbnail pixel shows the largest error of the block it covers
+    (so thin edge errors stay visible)."""
     diff = cv2.absdiff(pred, gt)
     block = math.ceil(max(diff.shape) / size)
     if block > 1:
         diff = cv2.dilate(diff, np.ones((block, block), np.uint8))
     diff = _shrink(diff, size)
-    scaled = np.sqrt(diff.astype(np.float32) / 255.0) * 255.0
-    return cv2.applyColorMap(np.rint(scaled).astype(np.uint8), cv2.COLORMAP_INFERNO)
+    return _colour(diff.astype(np.float32) / max(1, int(diff.max())))
+
+
+def colour_bar(width: int = THUMB_SIZE, height: int = 12) -> bytes:
+    """PNG of the heat map's legend, left 0 to right the largest error."""
+    row = _colour(np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :])
+    return _encode(np.repeat(row, height, axis=0), ".png")
 
 
 def make_thumbnails(
