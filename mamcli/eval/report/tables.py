@@ -20,7 +20,9 @@ LIST_LIMIT = 10
 
 def units() -> dict[str, str]:
     """Metric -> its definition and report unit, for the JSON report."""
-    return {name: f"{m.definition}, p and g in [0, 1] ({m.unit})" for name, m in METRICS.items()}
+    return {
+        name: f"{m.definition}, p and g scaled to 0..1 ({m.unit})" for name, m in METRICS.items()
+    }
 
 
 def region_label(report: EvalReport, region: str) -> str:
