@@ -60,9 +60,9 @@ METRICS = {
             "conn",
             "Conn",
             1e-3,
-            "sum over R of |phi_p - phi_g|, phi = 1 - d where d >= 0.15 (else 1), d = alpha minus the "
-            "threshold (0.1 .. 1.0) at which the pixel leaves the largest 4-connected "
-            "component of the joint set (the background is never a component)",
+            "sum over R of |phi_p - phi_g|, phi = 1 - d where d >= 0.15 (else 1), "
+            "d = alpha minus the last threshold (0.1 .. 1.0) at which the pixel is still in "
+            "the largest 4-connected component of the joint set (background never counts)",
         ),
     )
 }

@@ -40,7 +40,7 @@ _ORIENTATION_TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _ALPHA_NOTE = "existing alpha channel ignored"
-ALPHA_CHANNEL_NOTE = "has an alpha channel: using it as the matte"
+ALPHA_CHANNEL_NOTE = "alpha channel used as the matte (an RGBA or grey+alpha file)"
 COLOUR_PROBLEM = "looks like a colour photo, not an alpha matte (its R, G and B differ)"
 _open_lock = threading.Lock()
 

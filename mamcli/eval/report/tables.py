@@ -182,7 +182,8 @@ def note_lines(report: EvalReport) -> list[str]:
     lines = []
     for note, items in paths.items():
         named = ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
-        lines.append(f"{len(items)} prediction(s) {note} ({named})")
+        files = "1 file" if len(items) == 1 else f"{len(items)} files"
+        lines.append(f"{note}: {files} ({named})")
     return lines
 
 
