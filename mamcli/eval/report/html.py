@@ -24,10 +24,10 @@ _CAPTIONS = {"image": "photo", "gt": "ground truth", "pred": "prediction"}
 _MIME = {"image": "image/jpeg", "gt": "image/png", "pred": "image/png", "error": "image/jpeg"}
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<table class="{css}"><tr>{head}</tr>{body}</table>'
 
 
 def _list(title: str, items: list[str], css: str = "") -> str:
@@ -146,7 +146,7 @@ def html_report(report: EvalReport) -> str:
         f"<h1>mam eval</h1><p>{escape(headline(report))}</p>",
         f'<p class="hint">{escape(report.hint)}</p>' if report.hint else "",
         "<h2>Run</h2>",
-        _table(["setting", "value"], _settings(report)),
+        _table(["setting", "value"], _settings(report), "settings"),
         "<h2>Summary</h2>",
         _table(header, rows),
         _list("Errors", [f"{r.path}: {r.error}" for r in report.failed], "error"),

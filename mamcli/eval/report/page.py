@@ -9,7 +9,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 table{border-collapse:collapse;margin:8px 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-td:first-child,th:first-child,td.path{text-align:left}
+td:first-child,th:first-child,td.path,.settings td{text-align:left}
 #images th[data-key]{cursor:pointer;background:#eef}
 #images th[data-dir=asc]::after{content:" \\25B2"}
 #images th[data-dir=desc]::after{content:" \\25BC"}
