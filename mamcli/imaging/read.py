@@ -41,6 +41,8 @@ _ORIENTATION_TRANSPOSE = {
 }
 _ALPHA_NOTE = "existing alpha channel ignored"
 ALPHA_CHANNEL_NOTE = "alpha channel used as the matte (an RGBA or grey+alpha file)"
+# Channels of a grey matte saved as colour may differ this much (JPEG's chroma rounding).
+GREY_TOLERANCE = 8
 COLOUR_PROBLEM = "looks like a colour photo, not an alpha matte (its R, G and B differ)"
 _open_lock = threading.Lock()
 
@@ -112,9 +114,9 @@ def load_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     """Decode an alpha matte (or trimap) to uint8 H x W; InputError naming the file otherwise.
 
     Grey is used as is; 16-bit is scaled by round(x / 257); a colour image whose three
-    channels are equal is grey saved as RGB; one whose channels differ is refused (a photo,
-    not a matte). An alpha channel that is not fully opaque is the matte (a cut-out's), with
-    a note; an opaque one is ignored.
+    channels are equal (within GREY_TOLERANCE) is grey saved as RGB, their mean is used;
+    one whose channels differ more is refused (a photo, not a matte). An alpha channel that
+    is not fully opaque is the matte (a cut-out's), with a note; an opaque one is ignored.
     """
     path = Path(path)
     _check_file(path)
@@ -277,10 +279,12 @@ def _pick_matte(path: Path, channels: np.ndarray, notes: list[str]) -> np.ndarra
             return alpha
     else:
         colour = channels
-    grey = colour[..., 0]
-    if colour.shape[2] >= 3 and not (colour == grey[..., None]).all():
+    if colour.shape[2] == 1:
+        return colour[..., 0]
+    spread = colour.max(axis=2).astype(np.int16) - colour.min(axis=2)
+    if spread.max(initial=0) > GREY_TOLERANCE:
         raise InputError(path, COLOUR_PROBLEM)
-    return grey
+    return np.round(colour.mean(axis=2)).astype(np.uint8)
 
 
 def _scale_wide(array: np.ndarray, notes: list[str]) -> np.ndarray:
