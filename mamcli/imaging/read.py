@@ -12,7 +12,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,28 +69,10 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> L
     are converted to RGB; an alpha channel is dropped with a note (the colour is used,
     not composited); multi-frame files give their first frame.
     """
-    path = Path(path)
-    _check_file(path)
-    with _open_image(path) as img:
-        _check_pixels(path, img, max_pixels)
-        notes = []
-        frames = getattr(img, "n_frames", 1)
-        if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
-            notes.append(f"multi-frame file: using the first of {frames} frames")
-        mode = img.mode
-        try:
-            if _has_16bit_colour(img):
-                rgb = _decode_16bit_colour(path, notes)
-            else:
-                img.load()
-                rgb = _to_rgb(img, notes)
-            orientation = _orientation(img)
-        except _DECODE_ERRORS as exc:
-            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
-    if orientation in _ORIENTATION_TRANSPOSE:
-        rgb = np.asarray(Image.fromarray(rgb).transpose(_ORIENTATION_TRANSPOSE[orientation]))
+    notes: list[str] = []
+    rgb, mode, orientation = _decode(path, max_pixels, notes, _decode_16bit_colour, _to_rgb)
     return LoadedImage(
-        rgb=np.ascontiguousarray(rgb),
+        rgb=_upright(rgb, orientation),
         notes=notes,
         orig_mode=mode,
         exif_rotated=orientation in _ORIENTATION_TRANSPOSE,
@@ -118,24 +100,10 @@ def load_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     one whose channels differ more is refused (a photo, not a matte). An alpha channel that
     is not fully opaque is the matte (a cut-out's), with a note; an opaque one is ignored.
     """
-    path = Path(path)
-    _check_file(path)
     notes: list[str] = []
-    with _open_image(path) as img:
-        _check_pixels(path, img, max_pixels)
-        try:
-            if _has_16bit_colour(img):
-                channels = _decode_16bit(path, notes)
-            else:
-                img.load()
-                channels = _matte_channels(img, notes)
-            orientation = _orientation(img)
-        except _DECODE_ERRORS as exc:
-            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
-    alpha = _pick_matte(path, channels, notes)
-    if orientation in _ORIENTATION_TRANSPOSE:
-        alpha = np.asarray(Image.fromarray(alpha).transpose(_ORIENTATION_TRANSPOSE[orientation]))
-    return LoadedAlpha(np.ascontiguousarray(alpha), notes)
+    channels, _, orientation = _decode(path, max_pixels, notes, _decode_16bit, _matte_channels)
+    alpha = _pick_matte(Path(path), channels, notes)
+    return LoadedAlpha(_upright(alpha, orientation), notes)
 
 
 def read_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -151,6 +119,43 @@ def is_image_file(path: Path) -> bool:
 def extension_list() -> str:
     """The supported image extensions, for messages."""
     return ", ".join(sorted(IMAGE_EXTENSIONS))
+
+
+def _decode(
+    path: str | os.PathLike,
+    max_pixels: int,
+    notes: list[str],
+    wide: Callable[[Path, list[str]], np.ndarray],
+    narrow: Callable[[Image.Image, list[str]], np.ndarray],
+) -> tuple[np.ndarray, str, int]:
+    """Check and open `path`, refuse too many pixels, decode the first frame with `wide`
+    (16-bit colour) or `narrow` (anything else); (pixels, Pillow mode, EXIF orientation)."""
+    path = Path(path)
+    _check_file(path)
+    with _open_image(path) as img:
+        _check_pixels(path, img, max_pixels)
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
+            notes.append(f"multi-frame file: using the first of {frames} frames")
+        mode = img.mode
+        try:
+            if _has_16bit_colour(img):
+                pixels = wide(path, notes)
+            else:
+                img.load()
+                pixels = narrow(img, notes)
+            orientation = _orientation(img)
+        except _DECODE_ERRORS as exc:
+            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
+    return pixels, mode, orientation
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """`pixels` turned as the EXIF orientation says, contiguous."""
+    if orientation in _ORIENTATION_TRANSPOSE:
+        transpose = _ORIENTATION_TRANSPOSE[orientation]
+        pixels = np.asarray(Image.fromarray(pixels).transpose(transpose))
+    return np.ascontiguousarray(pixels)
 
 
 def _check_file(path: Path) -> None:
