@@ -10,14 +10,15 @@ from pathlib import Path
 
 import cv2
 
-from mamcli.imaging.compose import contact_sheet, read_rgb
+from mamcli.imaging.compose import contact_sheet
+from mamcli.imaging.read import read_alpha, read_rgb
 from mamcli.imaging.write import write_image
 
 
 def main(out: Path, target: Path, samples: Path = Path("samples")) -> None:
     rows = []
     for image in sorted(samples.glob("*.png")):
-        alpha = cv2.imread(str(out / "alpha" / image.name), cv2.IMREAD_UNCHANGED)
+        alpha = read_alpha(out / "alpha" / image.name)
         cutout = cv2.imread(str(out / "cutout" / image.name), cv2.IMREAD_UNCHANGED)
         composite = read_rgb(out / "composite" / f"{image.stem}.jpg")
         cutout = cv2.cvtColor(cutout, cv2.COLOR_BGRA2RGBA)

@@ -1,98 +1,120 @@
-"""`mam eval`: matting metrics and reports (mamcli/eval/, docs/eval.md)."""
+"""`mam eval`: matting metrics and reports; the help's metric list comes from METRICS."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from mamcli.cli.common import fail
-from mamcli.errors import MamError
+from mamcli.eval.imq import IMQ_SCORES
+from mamcli.eval.metrics import METRICS
+from mamcli.imaging.read import DEFAULT_MAX_PIXELS
+from mamcli.imaging.trimap import DEFAULT_BAND
+
+INPUTS = "Inputs"
+REGION = "Region and matching"
+REPORTS = "Reports"
+LIMITS = "Limits and speed"
 
 
 def command(
-    gt: Path = typer.Option(..., "--gt", help="Ground-truth alpha folder."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth alpha folder.", rich_help_panel=INPUTS),
     pred: Path = typer.Option(
-        ..., "--pred", help="Predicted alpha folder, or a `mam matte` output root (uses alpha/)."
+        ...,
+        "--pred",
+        help="Predicted alpha folder, or a `mam matte` output root (uses alpha/ and manifest).",
+        rich_help_panel=INPUTS,
+    ),
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="Folder of the original photos (HTML report; default: the manifest's inputs).",
+        rich_help_panel=INPUTS,
     ),
     trimap: str | None = typer.Option(
         None,
         "--trimap",
-        help="Trimap folder (unknown = 128) for the trimap-region metrics, or 'generate'.",
+        metavar="DIR|generate",
+        help="Trimap folder (unknown = 128) for the trimap-region metrics, or 'generate' "
+        "(a band around the GT).",
+        rich_help_panel=REGION,
     ),
     trimap_band: int = typer.Option(
-        10, "--trimap-band", help="With --trimap generate: band width in pixels."
+        DEFAULT_BAND,
+        "--trimap-band",
+        min=1,
+        help="With --trimap generate: band width in pixels.",
+        rich_help_panel=REGION,
     ),
     instances: bool = typer.Option(
-        False, "--instances", help="One folder per image, one alpha per instance; report IMQ."
+        False,
+        "--instances",
+        help="One folder per image, one alpha per instance; report IMQ.",
+        rich_help_panel=REGION,
     ),
     skip_missing: bool = typer.Option(
         False,
         "--skip-missing",
         help="--instances: leave images without a prediction folder out of IMQ.",
-    ),
-    images: Path | None = typer.Option(
-        None, "--images", help="Folder of the original images (HTML thumbnails)."
+        rich_help_panel=REGION,
     ),
     resize: bool = typer.Option(
-        False, "--resize", help="Resize predictions of another size instead of failing them."
+        False,
+        "--resize",
+        help="Resize predictions of another size instead of failing them.",
+        rich_help_panel=REGION,
     ),
     json_path: str | None = typer.Option(
-        None, "--json", help="Write the JSON report here ('-': stdout)."
+        None, "--json", help="Write the JSON report here ('-': stdout).", rich_help_panel=REPORTS
     ),
-    csv_path: Path | None = typer.Option(None, "--csv", help="Write per-image rows (CSV) here."),
-    html_path: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),
+    csv_path: Path | None = typer.Option(
+        None, "--csv", help="Write per-image rows (CSV) here.", rich_help_panel=REPORTS
+    ),
+    html_path: Path | None = typer.Option(
+        None,
+        "--html",
+        help="Write a self-contained HTML report here (sortable table, heat maps).",
+        rich_help_panel=REPORTS,
+    ),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS,
+        "--max-pixels",
+        min=1,
+        help="Refuse files whose header announces more pixels.",
+        rich_help_panel=LIMITS,
+    ),
     workers: int | None = typer.Option(
-        None, "--workers", help="Worker processes (default: CPU cores, at most 8)."
+        None,
+        "--workers",
+        min=1,
+        help="Worker processes (default: CPU cores, at most 8).",
+        rich_help_panel=LIMITS,
     ),
 ) -> None:
-    """Compare predicted alpha mattes with ground truth (Deep Image Matting metrics).
-
-    Files match by relative path and stem (any image extension). Missing and extra
-    predictions and bad files (unreadable, wrong size) are listed; exit code 1 when any
-    GT file was not evaluated, 2 on a usage error.
-
-    Columns (mean over images; per image in --json/--csv), p = prediction, g = GT,
-    both 8-bit, over the region (whole image, or trimap pixels equal to 128):
-
-    SAD (/1000): sum of |p - g| / 255, divided by 1000.
-
-    MSE (x1e3): mean of ((p - g) / 255)^2, times 1000.
-
-    MAD (x1e3): mean of |p - g| / 255, times 1000.
-
-    Grad (/1000): sum of (|grad p| - |grad g|)^2, gradients by 9x9 derivative-of-Gaussian
-    filters (sigma 1.4) on each image min-max normalised, divided by 1000.
-
-    Conn (/1000): sum of |phi_p - phi_g|, the connectivity error (threshold step 0.1),
-    divided by 1000.
-
-    With --instances (IMQ, higher is better): IMQ (0-100) per error metric (MAD, MSE,
-    Grad, Conn), MQ (0-1) the mean similarity of matched instances, RQ (0-1) =
-    TP / (TP + FP/2 + FN/2), TP/FP/FN the matched, extra and missed instances (IoU >= 0.5).
-    """
-    import sys
-
     from mamcli.eval.evaluate import evaluate
     from mamcli.eval.report import markdown_summary, write_reports
+    from mamcli.eval.report.tables import note_lines
 
-    try:
-        report = evaluate(
-            gt,
-            pred,
-            trimap=trimap,
-            instances=instances,
-            images=images,
-            resize=resize,
-            band=trimap_band,
-            skip_missing=skip_missing,
-            workers=workers,
-            thumbnails=html_path is not None,
-            progress=True,
-        )
-        write_reports(report, json_path=json_path, csv_path=csv_path, html_path=html_path)
-    except MamError as error:
-        fail(error)
+    report = evaluate(
+        gt,
+        pred,
+        trimap=trimap,
+        instances=instances,
+        images=images,
+        resize=resize,
+        band=trimap_band,
+        skip_missing=skip_missing,
+        workers=workers,
+        thumbnails=html_path is not None,
+        progress=True,
+        max_pixels=max_pixels,
+    )
+    write_reports(report, json_path=json_path, csv_path=csv_path, html_path=html_path)
+    for line in note_lines(report):
+        typer.secho(f"mam: note: {line}", err=True)
+    if report.hint:
+        typer.secho(f"mam: hint: {report.hint}", fg="yellow", err=True)
     if json_path != "-":
         text = markdown_summary(report)
         if sys.stdout.isatty():
@@ -103,3 +125,38 @@ def command(
         else:
             typer.echo(text, nl=False)
     raise typer.Exit(report.exit_code)
+
+
+def _help() -> str:
+    """The command's help: what it does, examples, exit codes and, from METRICS, the columns."""
+    metrics = "\n\n".join(f"{m.header}: {m.definition}." for m in METRICS.values())
+    scores = "\n\n".join(f"{text}." for text in IMQ_SCORES.values())
+    return f"""Compare predicted alpha mattes with ground truth (Deep Image Matting metrics).
+
+Files match by relative path and stem (any image extension). Predictions must be alpha \
+mattes: grey, or RGB with equal channels; an RGBA file's alpha channel is used; a colour \
+photo is refused. 16-bit files are scaled to 8 bits.
+
+Examples:
+
+  mam eval --gt data/alpha --pred out --html report.html
+
+  mam eval --gt data/alpha --pred out/alpha --trimap generate --json -
+
+  mam eval --gt data/instances --pred out --instances --csv per_image.csv
+
+Exit codes: 0 every GT file evaluated; 1 some GT file missing a prediction or failed \
+(unreadable, colour, wrong size); 2 a usage error (bad folder or option).
+
+Columns (mean over images; per image in --json/--csv/--html) over the region R, the whole \
+image or the trimap's unknown (128) pixels, p and g scaled to 0..1:
+
+{metrics}
+
+With --instances (higher is better):
+
+{scores}
+"""
+
+
+command.__doc__ = _help()

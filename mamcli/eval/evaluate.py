@@ -7,7 +7,6 @@ matting errors (or, with instances=True, the instance matching quality) and retu
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,106 +14,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mamcli.errors import MamError
-from mamcli.eval.files import (
-    existing_dir,
-    index_files,
-    index_instance_dirs,
-    is_image,
-    read_alpha,
+from mamcli.errors import InputError, MamError, UsageError
+from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
+from mamcli.eval.hints import swap_hint
+from mamcli.eval.imq import ImqCounts, instance_counts
+from mamcli.eval.manifest import read_manifest
+from mamcli.eval.metrics import matting_errors
+from mamcli.eval.report.thumbs import make_thumbnails
+from mamcli.eval.results import EvalReport, ImageResult
+from mamcli.imaging.read import (
+    COLOUR_PROBLEM,
+    DEFAULT_MAX_PIXELS,
+    extension_list,
+    is_image_file,
+    load_alpha,
     read_rgb,
 )
-from mamcli.eval.imq import ImqCounts, instance_counts
-from mamcli.eval.metrics import METRICS, matting_errors, to_report_units
-from mamcli.eval.report.thumbs import make_thumbnails
 from mamcli.imaging.trimap import DEFAULT_BAND, generate_trimap, unknown_region
 from mamcli.runtime.pool import parallel_map
 
 GENERATE = "generate"
 _FILE_ERRORS = (MamError, ValueError, OSError, cv2.error)
-
-
-@dataclass
-class ImageResult:
-    """The evaluation of one GT file (or, for instances, one GT folder).
-
-    errors: region ("whole", "trimap") -> metric -> raw value (see metrics.matting);
-    instances: matching counts for IMQ; error: why this file could not be evaluated;
-    warning: something the reader should know (e.g. an empty unknown region);
-    thumbnails: encoded pictures for the HTML report, when asked for.
-    """
-
-    path: str
-    errors: dict[str, dict[str, float]] | None = None
-    instances: ImqCounts | None = None
-    gt_count: int = 0
-    pred_count: int = 0
-    error: str | None = None
-    warning: str | None = None
-    thumbnails: dict[str, bytes] | None = None
-
-
-@dataclass
-class EvalReport:
-    """Everything `mam eval` found: per-file results, unmatched files and the settings.
-
-    trimap_source is "given", "generated" or None (no trimap region); missing lists GT
-    paths without a prediction, extra lists predictions without GT.
-    """
-
-    gt_root: str
-    pred_root: str
-    instances: bool
-    trimap_source: str | None
-    images: list[ImageResult]
-    missing: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)
-    skip_missing: bool = False
-
-    @property
-    def regions(self) -> tuple[str, ...]:
-        return ("whole", "trimap") if self.trimap_source else ("whole",)
-
-    @property
-    def evaluated(self) -> list[ImageResult]:
-        """Results with numbers (no error, prediction present)."""
-        missing = set(self.missing)
-        return [r for r in self.images if r.error is None and r.path not in missing]
-
-    @property
-    def failed(self) -> list[ImageResult]:
-        return [r for r in self.images if r.error is not None]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every GT file was evaluated, 1 when some failed or are missing (missing
-        instance folders left out on purpose with skip_missing do not count)."""
-        counted_missing = self.missing and not (self.instances and self.skip_missing)
-        return 1 if counted_missing or self.failed else 0
-
-    def mean(self) -> dict[str, dict[str, float]]:
-        """Mean over images per region, in report units; NaN values (MSE and MAD over an
-        empty unknown region) are left out of their metric's mean."""
-        means = {}
-        for region in self.regions:
-            rows = [to_report_units(r.errors[region]) for r in self.evaluated if r.errors]
-            means[region] = {m: _nanmean([row[m] for row in rows]) for m in METRICS}
-        return means
-
-    def imq(self) -> dict[str, object]:
-        """IMQ, RQ and MQ over the whole set (instances mode). Images without a prediction
-        folder count their GT instances as misses unless skip_missing was set."""
-        total = ImqCounts()
-        for result in self.images:
-            skipped = self.skip_missing and result.path in self.missing
-            if result.instances is not None and not skipped:
-                total = total + result.instances
-        return total.scores()
-
-
-def _nanmean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 @dataclass(frozen=True)
@@ -131,18 +51,26 @@ class _Task:
     resize: bool = False
     image: Path | None = None
     thumbnails: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
-def _read_pred(path: Path, shape: tuple[int, ...], resize: bool) -> np.ndarray:
-    pred = read_alpha(path)
+def _read_pred(path: Path, shape: tuple[int, ...], task: _Task, notes: list[str]) -> np.ndarray:
+    loaded = load_alpha(path, task.max_pixels)
+    notes.extend(loaded.notes)
+    pred = loaded.alpha
     if pred.shape == shape:
         return pred
-    if not resize:
-        raise MamError(
-            f"{path}: size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
-            f"{shape[1]}x{shape[0]} (use --resize to resize predictions)"
+    if not task.resize:
+        raise InputError(
+            path,
+            f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
+            f"{shape[1]}x{shape[0]} (use --resize to resize predictions)",
         )
     return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _read_gt(path: Path, task: _Task) -> np.ndarray:
+    return load_alpha(path, task.max_pixels).alpha
 
 
 def _region(task: _Task, gt: np.ndarray) -> np.ndarray:
@@ -150,48 +78,52 @@ def _region(task: _Task, gt: np.ndarray) -> np.ndarray:
         return unknown_region(generate_trimap(gt, task.band))
     if task.trimap is None:
         raise MamError("no trimap with this name under the trimap folder")
-    trimap = read_alpha(task.trimap)
+    trimap = _read_gt(task.trimap, task)
     if trimap.shape != gt.shape:
         if not task.resize:
-            raise MamError(f"{task.trimap}: trimap size differs from the ground truth")
+            raise InputError(task.trimap, "trimap size differs from the ground truth")
         size = (gt.shape[1], gt.shape[0])
         trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
     return unknown_region(trimap)
 
 
-def _thumbs(task: _Task, gt: np.ndarray, pred: np.ndarray) -> dict[str, bytes] | None:
+def _add_thumbs(result: ImageResult, task: _Task, gt: np.ndarray, pred: np.ndarray) -> None:
+    """The report's pictures and the largest error, when the HTML report wants them."""
     if not task.thumbnails:
-        return None
-    image = read_rgb(task.image) if task.image else None
-    return make_thumbnails(gt, pred, image)
+        return
+    image = read_rgb(task.image, task.max_pixels) if task.image else None
+    result.thumbnails = make_thumbnails(gt, pred, image)
+    result.max_error = float(cv2.absdiff(pred, gt).max()) / 255
 
 
 def _evaluate_pair(task: _Task) -> ImageResult:
-    gt = read_alpha(task.gt[0])
-    pred = _read_pred(task.pred[0], gt.shape, task.resize)
+    gt = _read_gt(task.gt[0], task)
+    notes: list[str] = []
+    pred = _read_pred(task.pred[0], gt.shape, task, notes)
     regions: dict[str, np.ndarray | None] = {"whole": None}
     warning = None
     if task.trimap_source:
         regions["trimap"] = _region(task, gt)
         if not regions["trimap"].any():
             warning = "the trimap has no unknown (128) pixels: its MSE and MAD are undefined"
-    result = ImageResult(task.path, errors=matting_errors(pred, gt, regions), warning=warning)
-    result.thumbnails = _thumbs(task, gt, pred)
+    errors = matting_errors(pred, gt, regions)
+    result = ImageResult(task.path, errors=errors, warning=warning, notes=notes)
+    _add_thumbs(result, task, gt, pred)
     return result
 
 
 def _evaluate_instances(task: _Task) -> ImageResult:
-    gts = [read_alpha(p) for p in task.gt]
+    gts = [_read_gt(p, task) for p in task.gt]
     shape = gts[0].shape
     for path, gt in zip(task.gt, gts, strict=True):
         if gt.shape != shape:
-            raise MamError(f"{path}: size differs from the other instances of this image")
-    preds = [_read_pred(p, shape, task.resize) for p in task.pred]
-    result = ImageResult(task.path, instances=instance_counts(preds, gts))
+            raise InputError(path, "size differs from the other instances of this image")
+    notes: list[str] = []
+    preds = [_read_pred(p, shape, task, notes) for p in task.pred]
+    result = ImageResult(task.path, instances=instance_counts(preds, gts), notes=notes)
     result.gt_count, result.pred_count = len(gts), len(preds)
-    if task.thumbnails:
-        composite_pred = np.max(preds, axis=0) if preds else np.zeros(shape, np.uint8)
-        result.thumbnails = _thumbs(task, np.max(gts, axis=0), composite_pred)
+    merged_pred = np.max(preds, axis=0) if preds else np.zeros(shape, np.uint8)
+    _add_thumbs(result, task, np.max(gts, axis=0), merged_pred)
     return result
 
 
@@ -213,7 +145,7 @@ def _folder_alpha(folder: Path) -> Path | None:
     """The only alpha inside a per-image folder; an error when there are several."""
     if not folder.is_dir():
         return None
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
     if len(files) > 1:
         raise MamError(f"{folder}: holds {len(files)} instance alphas (use --instances)")
     return files[0] if files else None
@@ -236,6 +168,7 @@ def _plan_pairs(
     gt_files, gt_ambiguous = index_files(gt_root)
     pred_files, pred_ambiguous = index_files(pred_root)
     siblings = Counter(Path(key).parent.as_posix() for key in gt_files)
+    not_images = _other_files(pred_root)
     plan = _Plan()
     plan.done = [ImageResult(k, error="several GT files share this name") for k in gt_ambiguous]
     for key, gt_path in gt_files.items():
@@ -250,6 +183,10 @@ def _plan_pairs(
         except MamError as exc:
             plan.done.append(ImageResult(rel, error=str(exc)))
             continue
+        if pred is None and key in not_images:
+            problem = f"not an image file, so no prediction for {rel} ({extension_list()})"
+            plan.done.append(ImageResult(rel, error=f"{not_images[key]}: {problem}"))
+            continue
         if pred is None:
             plan.missing.append(rel)
             continue
@@ -263,6 +200,26 @@ def _plan_pairs(
         if key not in known and Path(key).parent.as_posix() not in known
     ]
     return plan
+
+
+def _other_files(root: Path) -> dict[str, Path]:
+    """Stem key -> file for the visible files under `root` without an image extension."""
+    return {
+        stem_key(path.relative_to(root)): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.name.startswith(".") and not is_image_file(path)
+    }
+
+
+def _looks_colour(pred_files: dict[str, Path], max_pixels: int, sample: int = 3) -> bool:
+    """True when one of the first `sample` predictions is a colour photo."""
+    for path in list(pred_files.values())[:sample]:
+        try:
+            load_alpha(path, max_pixels)
+        except InputError as exc:
+            if COLOUR_PROBLEM in exc.problem:
+                return True
+    return False
 
 
 def _plan_instances(gt_root: Path, pred_root: Path, images: dict, options: dict) -> _Plan:
@@ -303,6 +260,7 @@ def evaluate(
     workers: int | None = None,
     thumbnails: bool = False,
     progress: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> EvalReport:
     """Evaluate the predictions under `pred_root` against the GT under `gt_root`.
 
@@ -312,13 +270,17 @@ def evaluate(
     images (HTML thumbnails only); resize: resize predictions of another size instead of
     reporting an error; skip_missing: instances mode, leave images without a prediction
     folder out of IMQ (the benchmark script's behaviour) instead of counting misses;
-    thumbnails: collect the pictures the HTML report shows.
-    Raises MamError for a bad root folder; a bad file is an error line in the report.
+    thumbnails: collect the pictures the HTML report shows (photos from `images`, else
+    from the manifest of a `mam matte` output root); max_pixels: refuse files whose header
+    announces more pixels. Raises UsageError for a bad root folder; a bad file is an error
+    line in the report.
     """
     gt_dir = existing_dir(gt_root, "ground-truth")
-    pred_dir = prediction_root(existing_dir(pred_root, "prediction"))
+    pred_given = existing_dir(pred_root, "prediction")
+    pred_dir = prediction_root(pred_given)
+    manifest = read_manifest(pred_given)
     if instances and trimap is not None:
-        raise MamError("--trimap is not used with --instances (IMQ has no trimap region)")
+        raise UsageError("--trimap is not used with --instances (IMQ has no trimap region)")
     trimap_source = None
     trimap_files: dict[str, Path] = {}
     if trimap is not None and str(trimap) == GENERATE:
@@ -327,15 +289,24 @@ def evaluate(
         trimap_source = "given"
         trimap_files = index_files(existing_dir(trimap, "trimap"))[0]
     image_files = index_files(existing_dir(images, "image"))[0] if images else {}
-    options = {"band": band, "resize": resize, "thumbnails": thumbnails}
+    if not images and manifest is not None:
+        image_files = {key: path for key, path in manifest.inputs.items() if path.is_file()}
+    options = {"band": band, "resize": resize, "thumbnails": thumbnails, "max_pixels": max_pixels}
     if instances:
         plan = _plan_instances(gt_dir, pred_dir, image_files, options)
     else:
         options["trimap_source"] = trimap_source
         plan = _plan_pairs(gt_dir, pred_dir, trimap_files, image_files, options)
     if not plan.tasks and not plan.done and not plan.missing:
-        raise MamError(f"{gt_dir}: no ground-truth alpha images found")
+        raise UsageError(f"{gt_dir}: no ground-truth alpha images found")
     results = plan.done + list(parallel_map(_run, plan.tasks, workers, "eval", progress))
+    hint = None
+    if not any(r.error is None and r.path not in plan.missing for r in results):
+        pred_files = index_files(pred_dir)[0]
+        errors = [r.error for r in results if r.error]
+        gt_count = len(plan.tasks) + len(plan.missing) + len(plan.done)
+        colour = _looks_colour(pred_files, max_pixels)
+        hint = swap_hint(gt_dir, gt_count, len(pred_files), errors, colour)
     return EvalReport(
         gt_root=str(gt_dir),
         pred_root=str(pred_dir),
@@ -345,4 +316,6 @@ def evaluate(
         missing=sorted(plan.missing),
         extra=sorted(plan.extra),
         skip_missing=skip_missing,
+        hint=hint,
+        manifest=manifest,
     )

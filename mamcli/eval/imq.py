@@ -19,6 +19,12 @@ from scipy.optimize import linear_sum_assignment
 from mamcli.eval.metrics import abs_error_map, conn_error_map, grad_error_map, region_sum
 
 IMQ_METRICS = ("mad", "mse", "grad", "conn")
+# The instance scores `mam eval --instances` reports (higher is better), defined once.
+IMQ_SCORES = {
+    "imq": "IMQ (0-100): instance matting quality per error metric (MAD, MSE, Grad, Conn)",
+    "rq": "RQ (0-1): recognition quality TP / (TP + FP/2 + FN/2), a match is IoU >= 0.5",
+    "mq": "MQ (0-1): matting quality, the mean similarity over matched instances",
+}
 IOU_THRESHOLD = 0.5
 SIMILARITY_WEIGHT = 10.0
 

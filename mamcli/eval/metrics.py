@@ -3,20 +3,70 @@
 Inputs are uint8 H x W alphas (pred p, ground truth g). Per-pixel error maps are computed in
 single precision, as the reference MATLAB code does, and summed over a region R (the whole
 image, or the trimap's unknown pixels) in double precision. Values here are in raw units;
-`REPORT_SCALE` converts them to the units papers print.
+each metric's `scale` in METRICS converts them to the units papers print. METRICS is the one
+table the reports, the CSV columns and `mam eval --help` are generated from.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-METRICS = ("sad", "mse", "mad", "grad", "conn")
 
-# Raw value x scale = the number papers print.
-REPORT_SCALE = {"sad": 1e-3, "mse": 1e3, "mad": 1e3, "grad": 1e-3, "conn": 1e-3}
+@dataclass(frozen=True)
+class Metric:
+    """One error metric: its label, report scale (raw value x scale = the printed number)
+    and a one-line definition over the region R, p and g in [0, 1]."""
+
+    name: str
+    label: str
+    scale: float
+    definition: str
+
+    @property
+    def unit(self) -> str:
+        """The scale as a column header writes it: "/1000" or "x1e3"."""
+        return (
+            f"/{round(1 / self.scale)}" if self.scale < 1 else f"x1e{round(math.log10(self.scale))}"
+        )
+
+    @property
+    def header(self) -> str:
+        return f"{self.label} ({self.unit})"
+
+    @property
+    def csv_suffix(self) -> str:
+        """The unit in a CSV column name: "div1000" or "x1000"."""
+        return f"div{round(1 / self.scale)}" if self.scale < 1 else f"x{round(self.scale)}"
+
+
+METRICS = {
+    metric.name: metric
+    for metric in (
+        Metric("sad", "SAD", 1e-3, "sum over R of |p - g|"),
+        Metric("mse", "MSE", 1e3, "mean over R of (p - g)^2"),
+        Metric("mad", "MAD", 1e3, "mean over R of |p - g|"),
+        Metric(
+            "grad",
+            "Grad",
+            1e-3,
+            "sum over R of (|grad p| - |grad g|)^2; gradients by 9x9 first-derivative-of-"
+            "Gaussian filters (sigma 1.4), each image min-max normalised first",
+        ),
+        Metric(
+            "conn",
+            "Conn",
+            1e-3,
+            "sum over R of |phi_p - phi_g|, phi = 1 - d where d >= 0.15 (else 1), "
+            "d = alpha minus the last threshold (0.1 .. 1.0) at which the pixel is still in "
+            "the largest 4-connected component of the joint set (background never counts)",
+        ),
+    )
+}
+REPORT_SCALE = {name: metric.scale for name, metric in METRICS.items()}
 
 GRAD_SIGMA = 1.4
 

@@ -18,8 +18,7 @@ from pymatting import estimate_foreground_ml
 from mamcli.engines.closed_form import row_strips, to_working, upsample_rows
 from mamcli.errors import InputError
 from mamcli.imaging.colours import parse_colour
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+from mamcli.imaging.read import is_image_file, read_rgb
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -73,15 +72,6 @@ def cutout_rgba(
     return out
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """uint8 RGB image from a file (any path, any 8/16-bit format OpenCV reads)."""
-    data = np.fromfile(str(path), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise InputError(path, "cannot read this image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def cover_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`image` scaled to cover `size` (height, width), then centre-cropped to it."""
     h, w = size
@@ -102,7 +92,7 @@ def load_background(spec: str, size: tuple[int, int], key: str = "") -> np.ndarr
     """
     path = Path(spec)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p))
         if not files:
             raise InputError(spec, "no images in this background folder")
         index = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")

@@ -1,4 +1,4 @@
-"""Decode images to 8-bit RGB, the way the image is displayed.
+"""Decode images to 8-bit RGB or to an 8-bit alpha matte, the way the image is displayed.
 
 Decoding is strict on purpose: a truncated or corrupt file is an error naming the file,
 never a silently grey-filled picture, and a header announcing a huge image is refused
@@ -12,7 +12,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,10 @@ _ORIENTATION_TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _ALPHA_NOTE = "existing alpha channel ignored"
+ALPHA_CHANNEL_NOTE = "alpha channel used as the matte (an RGBA or grey+alpha file)"
+# Channels of a grey matte saved as colour may differ this much (JPEG's chroma rounding).
+GREY_TOLERANCE = 8
+COLOUR_PROBLEM = "looks like a colour photo, not an alpha matte (its R, G and B differ)"
 _open_lock = threading.Lock()
 
 
@@ -65,43 +69,93 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> L
     are converted to RGB; an alpha channel is dropped with a note (the colour is used,
     not composited); multi-frame files give their first frame.
     """
-    path = Path(path)
-    _check_file(path)
-    with _open_image(path) as img:
-        width, height = img.size
-        if width * height > max_pixels:
-            raise InputError(
-                path,
-                f"image is {width} x {height} = {width * height} pixels, "
-                f"over the --max-pixels limit {max_pixels}",
-            )
-        notes = []
-        frames = getattr(img, "n_frames", 1)
-        if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
-            notes.append(f"multi-frame file: using the first of {frames} frames")
-        mode = img.mode
-        try:
-            if _has_16bit_colour(img):
-                rgb = _decode_16bit_colour(path, notes)
-            else:
-                img.load()
-                rgb = _to_rgb(img, notes)
-            orientation = _orientation(img)
-        except _DECODE_ERRORS as exc:
-            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
-    if orientation in _ORIENTATION_TRANSPOSE:
-        rgb = np.asarray(Image.fromarray(rgb).transpose(_ORIENTATION_TRANSPOSE[orientation]))
+    notes: list[str] = []
+    rgb, mode, orientation = _decode(path, max_pixels, notes, _decode_16bit_colour, _to_rgb)
     return LoadedImage(
-        rgb=np.ascontiguousarray(rgb),
+        rgb=_upright(rgb, orientation),
         notes=notes,
         orig_mode=mode,
         exif_rotated=orientation in _ORIENTATION_TRANSPOSE,
     )
 
 
+def read_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Just the uint8 H x W x 3 pixels of load_rgb (notes dropped)."""
+    return load_rgb(path, max_pixels).rgb
+
+
+@dataclass
+class LoadedAlpha:
+    """A decoded alpha matte: alpha is uint8 H x W; notes as in LoadedImage."""
+
+    alpha: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def load_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedAlpha:
+    """Decode an alpha matte (or trimap) to uint8 H x W; InputError naming the file otherwise.
+
+    Grey is used as is; 16-bit is scaled by round(x / 257); a colour image whose three
+    channels are equal (within GREY_TOLERANCE) is grey saved as RGB, their mean is used;
+    one whose channels differ more is refused (a photo, not a matte). An alpha channel that
+    is not fully opaque is the matte (a cut-out's), with a note; an opaque one is ignored.
+    """
+    notes: list[str] = []
+    channels, _, orientation = _decode(path, max_pixels, notes, _decode_16bit, _matte_channels)
+    alpha = _pick_matte(Path(path), channels, notes)
+    return LoadedAlpha(_upright(alpha, orientation), notes)
+
+
+def read_alpha(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Just the uint8 H x W matte of load_alpha (notes dropped)."""
+    return load_alpha(path, max_pixels).alpha
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a file name with an image extension (case-insensitive), hidden files excepted."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
 def extension_list() -> str:
     """The supported image extensions, for messages."""
     return ", ".join(sorted(IMAGE_EXTENSIONS))
+
+
+def _decode(
+    path: str | os.PathLike,
+    max_pixels: int,
+    notes: list[str],
+    wide: Callable[[Path, list[str]], np.ndarray],
+    narrow: Callable[[Image.Image, list[str]], np.ndarray],
+) -> tuple[np.ndarray, str, int]:
+    """Check and open `path`, refuse too many pixels, decode the first frame with `wide`
+    (16-bit colour) or `narrow` (anything else); (pixels, Pillow mode, EXIF orientation)."""
+    path = Path(path)
+    _check_file(path)
+    with _open_image(path) as img:
+        _check_pixels(path, img, max_pixels)
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and img.format != "MPO":  # MPO: a camera JPEG with its preview
+            notes.append(f"multi-frame file: using the first of {frames} frames")
+        mode = img.mode
+        try:
+            if _has_16bit_colour(img):
+                pixels = wide(path, notes)
+            else:
+                img.load()
+                pixels = narrow(img, notes)
+            orientation = _orientation(img)
+        except _DECODE_ERRORS as exc:
+            raise InputError(path, f"truncated or corrupt image data: {exc}") from None
+    return pixels, mode, orientation
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """`pixels` turned as the EXIF orientation says, contiguous."""
+    if orientation in _ORIENTATION_TRANSPOSE:
+        transpose = _ORIENTATION_TRANSPOSE[orientation]
+        pixels = np.asarray(Image.fromarray(pixels).transpose(transpose))
+    return np.ascontiguousarray(pixels)
 
 
 def _check_file(path: Path) -> None:
@@ -115,6 +169,17 @@ def _check_file(path: Path) -> None:
         raise InputError(path, "is a folder, not an image file")
     if size == 0:
         raise InputError(path, "empty file (0 bytes)")
+
+
+def _check_pixels(path: Path, img: Image.Image, max_pixels: int) -> None:
+    """Refuse a header announcing more than `max_pixels` pixels (decompression-bomb guard)."""
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InputError(
+            path,
+            f"image is {width} x {height} = {width * height} pixels, "
+            f"over the --max-pixels limit {max_pixels}",
+        )
 
 
 @contextlib.contextmanager
@@ -173,18 +238,58 @@ def _has_16bit_colour(img: Image.Image) -> bool:
     return isinstance(rawmode, str) and ";16" in rawmode
 
 
-def _decode_16bit_colour(path: Path, notes: list[str]) -> np.ndarray:
+def _decode_16bit(path: Path, notes: list[str]) -> np.ndarray:
+    """16-bit colour or grey+alpha as uint8 H x W x C, channels in RGB(A) / LA order."""
     data = np.frombuffer(path.read_bytes(), np.uint8)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16:
         raise InputError(path, "truncated or corrupt image data: cannot decode 16-bit colour")
-    if array.ndim == 3 and array.shape[2] in (2, 4):
+    array = _scale_wide(array, notes)
+    if array.ndim == 2:
+        return array[..., None]
+    if array.shape[2] >= 3:  # OpenCV's BGR(A) -> RGB(A)
+        array[..., :3] = array[..., 2::-1].copy()
+    return array
+
+
+def _decode_16bit_colour(path: Path, notes: list[str]) -> np.ndarray:
+    array = _decode_16bit(path, notes)
+    if array.shape[2] in (2, 4):
         notes.append(_ALPHA_NOTE)
         array = array[..., :-1]
-    array = _scale_wide(array, notes)
-    if array.ndim == 2 or array.shape[2] == 1:
-        return _grey_to_rgb(array.reshape(array.shape[:2]))
-    return array[..., ::-1]  # OpenCV's BGR -> RGB
+    if array.shape[2] == 1:
+        return _grey_to_rgb(array[..., 0])
+    return array
+
+
+def _matte_channels(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """The loaded first frame as uint8 H x W (grey) or H x W x C (LA, RGB, RGBA)."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        return _scale_wide(np.asarray(img), notes)
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(img)
+    transparent = mode in ("RGBa", "La", "PA") or (mode == "P" and "transparency" in img.info)
+    return np.asarray(img.convert("RGBA" if transparent else "RGB"))
+
+
+def _pick_matte(path: Path, channels: np.ndarray, notes: list[str]) -> np.ndarray:
+    """The matte inside decoded channels (see load_alpha)."""
+    if channels.ndim == 2:
+        return channels
+    if channels.shape[2] in (2, 4):
+        colour, alpha = channels[..., :-1], channels[..., -1]
+        if (alpha != 255).any():
+            notes.append(ALPHA_CHANNEL_NOTE)
+            return alpha
+    else:
+        colour = channels
+    if colour.shape[2] == 1:
+        return colour[..., 0]
+    spread = colour.max(axis=2).astype(np.int16) - colour.min(axis=2)
+    if spread.max(initial=0) > GREY_TOLERANCE:
+        raise InputError(path, COLOUR_PROBLEM)
+    return np.round(colour.mean(axis=2)).astype(np.uint8)
 
 
 def _scale_wide(array: np.ndarray, notes: list[str]) -> np.ndarray:

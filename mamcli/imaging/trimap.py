@@ -1,4 +1,8 @@
-"""Trimaps for the "_tri" metrics: the unknown region of a given trimap, or a generated one."""
+"""Trimaps (0 background, 128 unknown, 255 foreground) built from an alpha matte.
+
+generate_trimap grows an unknown band around the GT for the evaluation's trimap metrics;
+erosion_trimap shrinks the definite regions, as training does.
+"""
 
 from __future__ import annotations
 
@@ -22,4 +26,16 @@ def generate_trimap(gt: np.ndarray, band: int = DEFAULT_BAND) -> np.ndarray:
     grown = cv2.dilate((gt > 0).astype(np.uint8), kernel) > 0
     trimap = np.where(grown, UNKNOWN, 0).astype(np.uint8)
     trimap[gt == 255] = 255
+    return trimap
+
+
+def erosion_trimap(alpha: np.ndarray, width: int) -> np.ndarray:
+    """A trimap from a [0, 1] float alpha: the definite regions (alpha >= 254/255 and
+    alpha <= 1/255) eroded by an ellipse of size `width` stay 255 / 0, the rest is unknown."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+    fg = cv2.erode((alpha >= 254 / 255).astype(np.uint8), kernel)
+    bg = cv2.erode((alpha <= 1 / 255).astype(np.uint8), kernel)
+    trimap = np.full(alpha.shape, UNKNOWN, dtype=np.uint8)
+    trimap[fg > 0] = 255
+    trimap[bg > 0] = 0
     return trimap

@@ -16,13 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from mamcli.errors import MamError
-from mamcli.eval.files import (
-    existing_dir,
-    index_files,
-    index_instance_dirs,
-    read_alpha,
-    stem_key,
-)
+from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
+from mamcli.imaging.read import read_alpha
 from mamcli.runtime.atomic import atomic_write_text
 from mamcli.runtime.pool import parallel_map
 

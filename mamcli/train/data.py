@@ -22,9 +22,11 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from mamcli.errors import InputError, MamError
-from mamcli.train.schedule import UNKNOWN, scaled_width
+from mamcli.imaging.compose import composite
+from mamcli.imaging.read import IMAGE_EXTENSIONS, read_alpha, read_rgb
+from mamcli.imaging.trimap import erosion_trimap as make_trimap
+from mamcli.train.schedule import scaled_width
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 LAYOUTS = {"fg": "fg/ + alpha/ (composited onto backgrounds)", "image": "image/ + alpha/"}
 TRIMAP_WIDTH = 30  # maximum erosion width of the trimap at 1024 px
 
@@ -67,7 +69,7 @@ class Sample:
 def _images(folder: Path) -> dict[str, Path]:
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
             if path.stem in files:
                 raise InputError(path, f"two images with the stem {path.stem!r} in {folder}")
             files[path.stem] = path
@@ -125,45 +127,12 @@ def split_holdout(samples: list[Sample], fraction: float, seed: int = 0) -> tupl
     return train, [s for i, s in enumerate(samples) if i in held]
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(path, "not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_alpha(path: Path) -> np.ndarray:
-    """Alpha as float32 in [0, 1] from an 8-bit greyscale image."""
-    alpha = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if alpha is None:
-        raise InputError(path, "not a readable alpha image")
-    return alpha.astype(np.float32) / 255.0
-
-
-def composite(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """image = alpha * F + (1 - alpha) * B, rounded to uint8."""
-    a = alpha[..., None]
-    image = a * fg.astype(np.float32) + (1.0 - a) * bg.astype(np.float32)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
 def tight_box(alpha: np.ndarray) -> np.ndarray:
     """[x0, y0, x1, y1] (inclusive pixel indices) of alpha > 0.5, else of the whole image."""
     ys, xs = np.nonzero(alpha > 0.5)
     if len(xs) == 0:
         return np.array([0, 0, alpha.shape[1] - 1, alpha.shape[0] - 1], dtype=np.float32)
     return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-
-
-def make_trimap(alpha: np.ndarray, width: int) -> np.ndarray:
-    """0 / 128 / 255 trimap: the definite regions eroded by ellipse(width), the rest unknown."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
-    fg = cv2.erode((alpha >= 254 / 255).astype(np.uint8), kernel)
-    bg = cv2.erode((alpha <= 1 / 255).astype(np.uint8), kernel)
-    trimap = np.full(alpha.shape, UNKNOWN, dtype=np.uint8)
-    trimap[fg > 0] = 255
-    trimap[bg > 0] = 0
-    return trimap
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -254,7 +223,7 @@ class MattingDataset(Dataset):
         sample = self.samples[index]
         rng = self._rng()
         crop = self.crop_size
-        color, alpha = read_rgb(sample.color), read_alpha(sample.alpha)
+        color, alpha = read_rgb(sample.color), read_alpha(sample.alpha) / np.float32(255)
         factor = 1.0 if rng is None else rng.uniform(1.0, 1.5)
         color, alpha = _scale_to_cover(color, crop, factor), _scale_to_cover(alpha, crop, factor)
         if rng is not None:
@@ -268,7 +237,7 @@ class MattingDataset(Dataset):
         color = color[top : top + crop, left : left + crop]
         alpha = np.clip(alpha[top : top + crop, left : left + crop], 0.0, 1.0)
         if not sample.composited:
-            color = composite(color, self._background(sample, index, rng), alpha)
+            color = composite(color, alpha, self._background(sample, index, rng))
         if crop != self.image_size:
             color = _resize(color, (self.image_size, self.image_size))
             alpha = _resize(alpha, (self.image_size, self.image_size))

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mamcli.errors import MamError
+from mamcli.errors import InputError, MamError
 from mamcli.eval.evaluate import evaluate
-from mamcli.eval.files import read_alpha
 from mamcli.eval.imq import instance_counts
 from mamcli.eval.metrics import matting_errors, to_report_units
 from mamcli.eval.report import markdown_summary, report_json, write_reports
+from mamcli.imaging.read import read_alpha
 from mamcli.imaging.trimap import generate_trimap, unknown_region
 
 H, W = 24, 32
@@ -69,7 +69,7 @@ def test_matching_missing_extra_and_bad_files(dataset):
     failed = {r.path: r.error for r in report.failed}
     assert set(failed) == {"d.png", "e.png"}
     assert "differs from the ground truth" in failed["d.png"] and "--resize" in failed["d.png"]
-    assert "not a readable image" in failed["e.png"]
+    assert "not an image file" in failed["e.png"]
     assert [r.path for r in report.evaluated] == ["a.png", "sub/b.png"]
     assert report.exit_code == 1
 
@@ -125,12 +125,15 @@ def test_given_trimap_region(dataset, tmp_path):
     assert report_json(report)["trimap_source"] == "given"
 
 
-def test_alpha_reading_16_bit_rgb_and_rgba(tmp_path):
+def test_alpha_reading_16_bit_grey_rgb_and_rgba(tmp_path):
     values = np.array([[0, 257, 32896, 65535]], np.uint16)
     assert read_alpha(write(tmp_path / "a16.png", values)).tolist() == [[0, 1, 128, 255]]
-    rgb = np.zeros((2, 2, 3), np.uint8)
-    rgb[..., 2] = 200  # OpenCV order is BGR: channel 2 is red
-    assert read_alpha(write(tmp_path / "rgb.png", rgb)).tolist() == [[200, 200], [200, 200]]
+    grey_rgb = np.full((2, 2, 3), 200, np.uint8)
+    assert read_alpha(write(tmp_path / "rgb.png", grey_rgb)).tolist() == [[200, 200], [200, 200]]
+    colour = grey_rgb.copy()
+    colour[..., 2] = 10
+    with pytest.raises(InputError, match="looks like a colour photo, not an alpha matte"):
+        read_alpha(write(tmp_path / "colour.png", colour))
     rgba = np.zeros((2, 2, 4), np.uint8)
     rgba[..., 3] = 77
     assert read_alpha(write(tmp_path / "rgba.png", rgba)).tolist() == [[77, 77], [77, 77]]
@@ -184,7 +187,7 @@ def test_reports_json_csv_markdown_html(dataset):
     assert "| trimap unknown (generated) | 2 |" in markdown and "SAD (/1000)" in markdown
 
     html = (out / "eval.html").read_text()
-    assert html.count("data:image/png;base64,") == 4  # GT and prediction of both images
+    assert html.count('<img alt="gt"') == html.count('<img alt="pred"') == 2  # both images
     assert html.count("data:image/jpeg;base64,") == 3  # 2 heat maps, 1 image (only a.jpg)
     assert "http" not in html and "(generated)" in html
     worst = max(report.evaluated, key=lambda r: r.errors["trimap"]["sad"]).path
@@ -248,7 +251,7 @@ def test_cli_eval_with_worker_processes(dataset):
     doc = json.loads((out / "r.json").read_text())
     in_process = report_json(evaluate(dataset["gt"], dataset["out"], trimap="generate", workers=1))
     assert doc["images"] == in_process["images"] and doc["mean"] == in_process["mean"]
-    assert (out / "r.html").read_text().count("data:image/png;base64,") == 4
+    assert (out / "r.html").read_text().count('<img alt="error"') == 2
 
 
 def test_cli_json_to_stdout_and_usage_error(dataset, tmp_path):

@@ -11,6 +11,8 @@ from mamcli.eval.imq import ImqCounts, instance_counts, match_instances
 from mamcli.eval.metrics import (
     _CONN_MIN_UINT8,
     CONN_LEVELS,
+    METRICS,
+    REPORT_SCALE,
     conn_error_map,
     grad_error_map,
     gradient_magnitude,
@@ -298,3 +300,26 @@ def test_imq_sums_over_images():
     assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 0, 1)
     assert scores["imq"]["mad"] == pytest.approx(100 * (1 + S_MAD) / 2.5, rel=1e-5)
     assert math.isnan(ImqCounts().scores()["imq"]["mad"])
+
+
+def test_metrics_table_drives_headers_csv_and_help():
+    from typer.testing import CliRunner
+
+    from mamcli.cli.app import app
+
+    assert [m.header for m in METRICS.values()] == [
+        "SAD (/1000)",
+        "MSE (x1e3)",
+        "MAD (x1e3)",
+        "Grad (/1000)",
+        "Conn (/1000)",
+    ]
+    assert [m.csv_suffix for m in METRICS.values()] == ["div1000", "x1000", "x1000"] + [
+        "div1000"
+    ] * 2
+    assert {name: m.scale for name, m in METRICS.items()} == REPORT_SCALE
+    result = CliRunner().invoke(app, ["eval", "--help"], terminal_width=400)
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    for metric in METRICS.values():
+        assert f"{metric.header}: {metric.definition}." in text

@@ -125,7 +125,7 @@ def test_empty_background_folder_and_unreadable_image(tmp_path):
         load_background(str(tmp_path), (8, 8))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="not an image file"):
         load_background(str(broken), (8, 8))
 
 

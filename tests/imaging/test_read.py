@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from mamcli.errors import InputError
-from mamcli.imaging.read import load_rgb
+from mamcli.imaging.read import ALPHA_CHANNEL_NOTE, load_alpha, load_rgb, read_alpha
 from mamcli.matte.inputs import find_images, glob_matches
 
 RNG = np.random.default_rng(0)
@@ -234,6 +234,57 @@ def test_multi_frame_takes_the_first(tmp_path: Path) -> None:
     loaded = load_rgb(tmp_path / "pages.tif")
     np.testing.assert_array_equal(loaded.rgb, first)
     assert loaded.notes == ["multi-frame file: using the first of 2 frames"]
+
+
+# --- alpha mattes -------------------------------------------------------------------
+
+
+def _ramp(height: int = 3, width: int = 5) -> np.ndarray:
+    return (np.arange(height * width).reshape(height, width) * 17).astype(np.uint8)
+
+
+def test_alpha_grey_8_and_16_bit(tmp_path: Path) -> None:
+    assert cv2.imwrite(str(tmp_path / "a8.png"), _ramp())
+    np.testing.assert_array_equal(read_alpha(tmp_path / "a8.png"), _ramp())
+    wide = np.array([[0, 128, 129, 385, 65535]], np.uint16)  # round(x / 257): 0, 0, 1, 1, 255
+    assert cv2.imwrite(str(tmp_path / "a16.png"), wide)
+    assert read_alpha(tmp_path / "a16.png").tolist() == [[0, 0, 1, 1, 255]]
+
+
+def test_alpha_grey_plus_alpha_8_and_16_bit(tmp_path: Path) -> None:
+    grey, matte = np.full((3, 5), 9, np.uint8), _ramp()
+    Image.fromarray(np.dstack([grey, matte]), "LA").save(tmp_path / "la.png")
+    loaded = load_alpha(tmp_path / "la.png")
+    np.testing.assert_array_equal(loaded.alpha, matte)
+    assert loaded.notes == [ALPHA_CHANNEL_NOTE]
+    opaque = np.dstack([matte, np.full((3, 5), 255, np.uint8)])
+    Image.fromarray(opaque, "LA").save(tmp_path / "opaque.png")
+    assert load_alpha(tmp_path / "opaque.png").notes == []  # opaque alpha: the grey is the matte
+    np.testing.assert_array_equal(read_alpha(tmp_path / "opaque.png"), matte)
+    bgra16 = np.dstack([np.full((3, 5, 3), 40000, np.uint16), matte.astype(np.uint16) * 257])
+    assert cv2.imwrite(str(tmp_path / "rgba16.png"), bgra16)
+    np.testing.assert_array_equal(read_alpha(tmp_path / "rgba16.png"), matte)
+
+
+def test_alpha_refuses_a_colour_photo(tmp_path: Path) -> None:
+    Image.fromarray(_pattern(6, 6)).save(tmp_path / "photo.png")
+    with pytest.raises(InputError, match="photo.png: looks like a colour photo, not an alpha"):
+        read_alpha(tmp_path / "photo.png")
+    Image.fromarray(np.repeat(_ramp()[..., None], 3, axis=2)).save(tmp_path / "grey_rgb.jpg")
+    assert np.abs(read_alpha(tmp_path / "grey_rgb.jpg").astype(int) - _ramp()).max() <= 6
+    near_grey = np.dstack([_ramp(), _ramp(), np.clip(_ramp().astype(int) + 6, 0, 255)])
+    Image.fromarray(near_grey.astype(np.uint8)).save(tmp_path / "near.png")
+    expected = np.round((2 * _ramp().astype(int) + near_grey[..., 2]) / 3)
+    np.testing.assert_array_equal(read_alpha(tmp_path / "near.png"), expected)
+
+
+def test_alpha_pixel_limit_and_bad_file(tmp_path: Path) -> None:
+    assert cv2.imwrite(str(tmp_path / "a.png"), _ramp())
+    with pytest.raises(InputError, match="over the --max-pixels limit 14"):
+        read_alpha(tmp_path / "a.png", max_pixels=14)
+    (tmp_path / "b.png").write_text("hello")
+    with pytest.raises(InputError, match="b.png: not an image file"):
+        read_alpha(tmp_path / "b.png")
 
 
 # --- finding ------------------------------------------------------------------------

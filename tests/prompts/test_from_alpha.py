@@ -78,7 +78,7 @@ def test_cli_writes_prompt_file_and_reports_empty_and_bad_files(tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert "empty.png: no pixel with alpha > 127" in result.stderr
-    assert "broken.png: not a readable image" in result.stderr
+    assert "broken.png: not an image file" in result.stderr
     assert json.loads(out.read_text()) == {
         "a.png": [{"id": "0", "box": [2, 1, 4, 2]}],
         "empty.png": [],

@@ -7,7 +7,7 @@ import io
 import math
 from typing import TYPE_CHECKING
 
-from mamcli.eval.imq import IMQ_METRICS
+from mamcli.eval.imq import IMQ_METRICS, IMQ_SCORES
 from mamcli.eval.metrics import METRICS, to_report_units
 
 if TYPE_CHECKING:
@@ -15,36 +15,14 @@ if TYPE_CHECKING:
 
 FORMAT = "mam-eval/1"
 
-UNITS = {
-    "sad": "sum over the region of |p - g| / 255, divided by 1000",
-    "mse": "mean over the region of ((p - g) / 255)^2, times 1000",
-    "mad": "mean over the region of |p - g| / 255, times 1000",
-    "grad": "sum over the region of (|grad p| - |grad g|)^2 (min-max normalised, "
-    "sigma 1.4), divided by 1000",
-    "conn": "sum over the region of |phi_p - phi_g| (step 0.1), divided by 1000",
-}
-IMQ_UNITS = {
-    "imq": "instance matting quality, 0-100 (higher is better), per error metric",
-    "rq": "recognition quality TP / (TP + FP/2 + FN/2), 0-1",
-    "mq": "matting quality, mean similarity over matched instances, 0-1",
-}
-# Column headers with their units, as papers print them.
-HEADERS = {
-    "sad": "SAD (/1000)",
-    "mse": "MSE (x1e3)",
-    "mad": "MAD (x1e3)",
-    "grad": "Grad (/1000)",
-    "conn": "Conn (/1000)",
-}
-CSV_SUFFIX = {
-    "sad": "div1000",
-    "mse": "x1000",
-    "mad": "x1000",
-    "grad": "div1000",
-    "conn": "div1000",
-}
-_IMQ_NAMES = {"mad": "MAD", "mse": "MSE", "grad": "Grad", "conn": "Conn"}
 LIST_LIMIT = 10
+
+
+def units() -> dict[str, str]:
+    """Metric -> its definition and report unit, for the JSON report."""
+    return {
+        name: f"{m.definition}, p and g scaled to 0..1 ({m.unit})" for name, m in METRICS.items()
+    }
 
 
 def region_label(report: EvalReport, region: str) -> str:
@@ -76,12 +54,14 @@ def report_json(report: EvalReport) -> dict[str, object]:
         "pred_root": report.pred_root,
         "mode": "instances" if report.instances else "alpha",
         "trimap_source": report.trimap_source,
-        "units": dict(IMQ_UNITS) if report.instances else dict(UNITS),
+        "units": dict(IMQ_SCORES) if report.instances else units(),
         "images": {},
         "missing": report.missing,
         "extra": report.extra,
         "errors": [{"path": r.path, "error": r.error} for r in report.failed],
         "warnings": [{"path": r.path, "warning": r.warning} for r in report.images if r.warning],
+        "notes": note_lines(report),
+        "hint": report.hint,
     }
     evaluated = report.evaluated
     if report.instances:
@@ -105,7 +85,7 @@ def csv_text(report: EvalReport) -> str:
         names += [f"imq_{m}" for m in IMQ_METRICS] + ["rq"] + [f"mq_{m}" for m in IMQ_METRICS]
     else:
         names = [
-            f"{_csv_region(report, region)}_{m}_{CSV_SUFFIX[m]}"
+            f"{_csv_region(report, region)}_{m}_{METRICS[m].csv_suffix}"
             for region in report.regions
             for m in METRICS
         ]
@@ -166,11 +146,11 @@ def summary_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
         counts = [str(scores[k]) for k in ("tp", "fp", "fn")]
         rq = fmt(scores["rq"])
         rows = [
-            [_IMQ_NAMES[m], fmt(scores["imq"][m]), fmt(scores["mq"][m]), rq, *counts]
+            [METRICS[m].label, fmt(scores["imq"][m]), fmt(scores["mq"][m]), rq, *counts]
             for m in IMQ_METRICS
         ]
         return header, rows
-    header = ["region", "images", *(HEADERS[m] for m in METRICS)]
+    header = ["region", "images", *(m.header for m in METRICS.values())]
     means = report.mean()
     count = str(len(report.evaluated))
     rows = [
@@ -193,10 +173,26 @@ def headline(report: EvalReport) -> str:
     return ", ".join(parts)
 
 
+def note_lines(report: EvalReport) -> list[str]:
+    """Each decoding note once, with how many predictions it concerns (a few named)."""
+    paths: dict[str, list[str]] = {}
+    for result in report.images:
+        for note in dict.fromkeys(result.notes):
+            paths.setdefault(note, []).append(result.path)
+    lines = []
+    for note, items in paths.items():
+        named = ", ".join(items[:3]) + (", ..." if len(items) > 3 else "")
+        files = "1 file" if len(items) == 1 else f"{len(items)} files"
+        lines.append(f"{note}: {files} ({named})")
+    return lines
+
+
 def markdown_summary(report: EvalReport) -> str:
     """The Markdown summary `mam eval` prints: the mean table and the unmatched files."""
     header, rows = summary_rows(report)
     lines = [f"### mam eval: {headline(report)}", ""]
+    if report.hint:
+        lines += [f"**{report.hint}**", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -206,4 +202,5 @@ def markdown_summary(report: EvalReport) -> str:
     lines += _short_list("Errors", [f"{r.path}: {r.error}" for r in report.failed])
     lines += _short_list("Extra predictions (no ground truth)", report.extra)
     lines += _short_list("Warnings", [f"{r.path}: {r.warning}" for r in report.images if r.warning])
+    lines += _short_list("Notes", note_lines(report))
     return "\n".join(lines) + "\n"
