@@ -23,8 +23,9 @@ import torch
 from skimage import data as photos
 
 from mamcli.model.sam import SamConfig, build_sam
+from mamcli.train.config import TrainConfig
 from mamcli.train.data import RootSpec
-from mamcli.train.loop import TrainConfig, train
+from mamcli.train.loop import train
 
 TRAIN_BACKGROUNDS = ("astronaut", "coffee", "rocket", "hubble_deep_field", "camera", "brick")
 VAL_BACKGROUNDS = ("chelsea", "immunohistochemistry", "coins", "gravel")
@@ -126,7 +127,10 @@ def main() -> None:
             num_workers=1,
             checkpoint_every=every,
             val_every=every,
-        )
+        ),
+        on_step=lambda step, total, loss: (
+            print(f"step {step}/{total}: loss {loss:.4f}") if step % every == 0 else None
+        ),
     )
     print(f"steps: {summary.steps}, final loss {summary.loss:.4f}")
     print(f"validation SAD: {summary.val_sad:.3f} (best {summary.best_sad:.3f})")

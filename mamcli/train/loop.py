@@ -1,68 +1,41 @@
 """The M2M training loop: frozen SAM, DDP, checkpoints, resume, validation, logs.
 
-One function, `train(config)`, serves a single CPU or GPU and `torchrun` (one process per
-GPU or CPU slot; gloo on the CPU, nccl on CUDA). Rank 0 writes every file.
+One function, `train(config, on_step)`, serves a single CPU or GPU and `torchrun` (one
+process per GPU or CPU slot; the rank helper is `mamcli.runtime.distributed`). Rank 0
+writes every file and reports progress through `on_step`; the loop itself prints nothing.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from mamcli.errors import InputError, MamError
-from mamcli.eval.metrics import REPORT_SCALE, abs_error_map, region_sum
 from mamcli.hub.checkpoint import save_checkpoint
-from mamcli.model.api import resolve_device
-from mamcli.model.attention import set_attention_kernel
+from mamcli.model.api import MattingAnything, resolve_device
 from mamcli.model.m2m import M2M, M2MOutput
-from mamcli.model.refine import refine
-from mamcli.model.sam import SamStage, load_sam
+from mamcli.model.sam import load_sam
+from mamcli.runtime import distributed
+from mamcli.runtime.distributed import Rank
+from mamcli.train.config import TrainConfig
 from mamcli.train.curve import plot_curve
-from mamcli.train.data import MattingDataset, RootSpec, make_sampler, scan_root, split_holdout
+from mamcli.train.data import MattingDataset, make_sampler, scan_root, split_holdout
 from mamcli.train.log import TrainLog
 from mamcli.train.loss import LossTerms, matting_loss
 from mamcli.train.schedule import GradClipper, lr_factor, weight_maps
+from mamcli.train.validation import validate
 
 LAST, BEST, RESUME, LOG, CURVE = "last.pth", "best.pth", "resume.pth", "log.csv", "curve.png"
 
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; the defaults are the paper's recipe (spec section 7)."""
-
-    data_roots: list[RootSpec]
-    sam_checkpoint: Path
-    out_dir: Path
-    model: str = "vit_b"
-    backgrounds: Path | None = None
-    val_roots: list[Path] = field(default_factory=list)
-    val_split: float = 0.1
-    steps: int = 20_000
-    warmup_steps: int = 4_000
-    batch_size: int = 10
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.5, 0.999)
-    crop_size: int | None = None
-    augment: bool = True
-    device: str = "auto"
-    bf16: bool = False
-    num_workers: int = 4
-    checkpoint_every: int = 1_000
-    val_every: int = 1_000
-    log_every: int = 10
-    seed: int = 0
-    resume: bool = False
-    progress: bool = True
+OnStep = Callable[[int, int, float], None]
+"""on_step(step, total, loss): called on rank 0 after every update with its own loss."""
 
 
 @dataclass
@@ -76,53 +49,24 @@ class TrainSummary:
     val_sad: float | None
     best_sad: float | None
     baseline_sad: float | None
-
-
-@dataclass
-class Distributed:
-    """This process's place in a torchrun job (rank 0 of 1 without torchrun)."""
-
-    rank: int
-    world_size: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world_size > 1:
-            dist.barrier()
-
-    def mean(self, value: torch.Tensor) -> float:
-        value = value.detach().clone()
-        if self.world_size > 1:
-            dist.all_reduce(value)
-            value /= self.world_size
-        return float(value)
-
-
-def setup_distributed(device: str) -> Distributed:
-    """Join the torchrun job described by the environment, if any."""
-    resolved = resolve_device(device)
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return Distributed(0, 1, resolved)
-    if resolved.type == "cuda":
-        resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(resolved)
-    dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), world_size, resolved)
+    precision: str
 
 
 class FrozenSam:
-    """SAM without gradients: embeddings and the argmax-IoU guide mask of each box."""
+    """SAM without gradients: embeddings and the argmax-IoU guide mask of each box.
 
-    def __init__(self, path: Path, model: str, device: torch.device, bf16: bool) -> None:
-        sam = load_sam(path, model).to(device)
-        set_attention_kernel(sam.image_encoder, "sdpa")  # same embeddings, ~1.7x faster
-        self.stage = SamStage(sam)
-        self.bf16 = bf16
+    It is the inference model without M2M (`MattingAnything(sam, None, ...)`): the same
+    fused attention and the same precision policy (`precision` "auto" resolved for the
+    device) as `mam matte`.
+    """
+
+    def __init__(self, path: Path, model: str, device: torch.device, precision: str) -> None:
+        self.inference = MattingAnything(load_sam(path, model), None, device, precision)
+        self.stage = self.inference.sam
+
+    @property
+    def precision(self) -> str:
+        return self.inference.precision
 
     @property
     def img_size(self) -> int:
@@ -132,12 +76,19 @@ class FrozenSam:
     def embed_dim(self) -> int:
         return self.stage.sam.mask_decoder.transformer_dim
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to the run's precision (nothing for fp32)."""
+        dtype = self.inference.autocast_dtype
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.inference.device.type, dtype=dtype)
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(normalised images, embeddings, guide masks, SAM logits) for S x S uint8 crops."""
         sam = self.stage.sam
         x = torch.stack([sam.preprocess(image.float()) for image in images])
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with self.autocast():
             embeddings = self.stage.encode(x)
         logits = torch.cat(
             [
@@ -169,46 +120,6 @@ def _loop(loader: DataLoader, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
         epoch += 1
 
 
-def _uint8(alpha: torch.Tensor) -> np.ndarray:
-    return (alpha.float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-
-
-@torch.no_grad()
-def validate(
-    model: M2M, sam: FrozenSam, loader: DataLoader, device: torch.device
-) -> dict[str, float]:
-    """Mean SAD and MSE (paper units) of the refined alpha, and SAD of the SAM mask alone.
-
-    The prediction is what `mam matte` returns: the three scales combined by the
-    inference-time refinement with SAM's mask as the post mask.
-    """
-    was_training = model.training
-    model.eval()
-    totals = {"val_sad": 0.0, "val_mse": 0.0, "baseline_sad": 0.0}
-    count = 0
-    for batch in loader:
-        x, embeddings, masks, logits = sam(batch["image"].to(device), batch["box"].to(device))
-        out: M2MOutput = model(embeddings, x, masks)
-        size = out.alpha_os1.shape[-2:]
-        post = torch.nn.functional.interpolate(logits, size, mode="bilinear") > 0
-        alpha = refine(
-            out.alpha_os1[:, 0].float().cpu(),
-            out.alpha_os4[:, 0].float().cpu(),
-            out.alpha_os8[:, 0].float().cpu(),
-            post[:, 0].cpu(),
-        )
-        for pred, baseline, gt in zip(
-            _uint8(alpha), _uint8(out.mask[:, 0]), _uint8(batch["alpha"][:, 0]), strict=True
-        ):
-            errors = abs_error_map(pred, gt)
-            totals["val_sad"] += region_sum(errors, None) * REPORT_SCALE["sad"]
-            totals["val_mse"] += region_sum(errors**2, None) / gt.size * REPORT_SCALE["mse"]
-            totals["baseline_sad"] += region_sum(abs_error_map(baseline, gt), None) * 1e-3
-            count += 1
-    model.train(was_training)
-    return {name: value / count for name, value in totals.items()}
-
-
 def _load_resume(path: Path) -> dict:
     if not path.is_file():
         raise InputError(path, "--resume given but there is no resume file in the run folder")
@@ -231,34 +142,38 @@ class Trainer:
     """M2M (DDP-wrapped under torchrun) with its optimiser, lr schedule and clipper.
 
     `train_step(batch)` is one update; `step` counts the updates done (resume included).
+    fp16 runs scale the loss (GradScaler) so small gradients do not underflow.
     """
 
-    def __init__(self, config: TrainConfig, sam: FrozenSam, ctx: Distributed) -> None:
-        self.config, self.sam, self.device = config, sam, ctx.device
+    def __init__(
+        self, config: TrainConfig, sam: FrozenSam, rank: Rank, device: torch.device
+    ) -> None:
+        self.config, self.sam, self.device = config, sam, device
         m2m = M2M(sam.embed_dim)
         m2m.reset_parameters()
-        self.m2m = m2m.to(ctx.device).train()
+        self.m2m = m2m.to(device).train()
         self.model: nn.Module = self.m2m
-        if ctx.world_size > 1:
-            if ctx.device.type == "cuda":  # SyncBatchNorm runs on GPUs only
+        if rank.world > 1:
+            if device.type == "cuda":  # SyncBatchNorm runs on GPUs only
                 self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self.model = DistributedDataParallel(
-                self.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
             )
             self.m2m = self.model.module
         self.optimizer = torch.optim.Adam(self.m2m.parameters(), lr=config.lr, betas=config.betas)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, config.warmup_steps, config.steps)
         )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=sam.precision == "fp16")
         self.clipper = GradClipper()
-        self.generator = torch.Generator().manual_seed(config.seed + 1000 + ctx.rank)
+        self.generator = torch.Generator().manual_seed(config.seed + 1000 + rank.rank)
         self.step = 0
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> StepResult:
         device, config = self.device, self.config
         alpha_gt = batch["alpha"].to(device, non_blocking=True)
         x, embeddings, masks, _ = self.sam(batch["image"].to(device), batch["box"].to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        with self.sam.autocast():
             out: M2MOutput = self.model(embeddings, x, masks)
         alphas = {"os1": out.alpha_os1, "os4": out.alpha_os4, "os8": out.alpha_os8}
         alphas = {k: v.float() for k, v in alphas.items()}
@@ -268,10 +183,12 @@ class Trainer:
         )
         terms = matting_loss(alphas, alpha_gt, maps)
         self.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        self.scaler.scale(terms.total).backward()
+        self.scaler.unscale_(self.optimizer)
         grad_norm = self.clipper(self.m2m.parameters())
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         self.step += 1
         return StepResult(terms, grad_norm, lr)
@@ -283,6 +200,7 @@ class Trainer:
             "iter": self.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "clipper": self.clipper.state_dict(),
             "generator": self.generator.get_state(),
         }
@@ -291,22 +209,31 @@ class Trainer:
         self.m2m.load_state_dict(state["state_dict"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # empty when the run was not fp16
+            self.scaler.load_state_dict(state["scaler"])
         self.clipper.load_state_dict(state["clipper"])
         self.generator.set_state(state["generator"])
         self.step = int(state["iter"])
 
 
-def train(config: TrainConfig) -> TrainSummary:
-    """Train M2M on top of a frozen SAM as `config` says; see docs/train.md."""
-    ctx = setup_distributed(config.device)
+def train(config: TrainConfig, on_step: OnStep | None = None) -> TrainSummary:
+    """Train M2M on top of a frozen SAM as `config` says; see docs/train.md.
+
+    `on_step(step, total, loss)` is called on rank 0 after every update (for a progress
+    display); nothing is printed here.
+    """
+    rank = distributed.current_rank()
+    device = distributed.rank_device(rank, resolve_device(config.device))
+    distributed.init_group(rank, device)
     try:
-        return _train(config, ctx)
+        return _train(config, rank, device, on_step)
     finally:
-        if ctx.world_size > 1:
-            dist.destroy_process_group()
+        distributed.close_group()
 
 
-def _loaders(config: TrainConfig, ctx: Distributed, image_size: int) -> tuple[DataLoader, ...]:
+def _loaders(
+    config: TrainConfig, rank: Rank, device: torch.device, image_size: int
+) -> tuple[DataLoader, DataLoader | None]:
     """The endless training loader (sharded over ranks) and the validation loader (or None)."""
     crop = config.crop_size or image_size
     per_root, val_samples = _samples(config)
@@ -316,8 +243,8 @@ def _loaders(config: TrainConfig, ctx: Distributed, image_size: int) -> tuple[Da
     sampler = make_sampler(
         [len(root) for root in per_root],
         [spec.weight for spec in config.data_roots],
-        ctx.rank,
-        ctx.world_size,
+        rank.rank,
+        rank.world,
         config.seed,
     )
     loader = DataLoader(
@@ -327,7 +254,7 @@ def _loaders(config: TrainConfig, ctx: Distributed, image_size: int) -> tuple[Da
         num_workers=config.num_workers,
         drop_last=len(sampler) >= config.batch_size,
         persistent_workers=config.num_workers > 0,
-        pin_memory=ctx.device.type == "cuda",
+        pin_memory=device.type == "cuda",
     )
     if not val_samples:
         return loader, None
@@ -338,14 +265,13 @@ def _loaders(config: TrainConfig, ctx: Distributed, image_size: int) -> tuple[Da
     return loader, val_loader
 
 
-def _train(config: TrainConfig, ctx: Distributed) -> TrainSummary:
-    if config.steps < 1 or config.warmup_steps < 0 or config.batch_size < 1:
-        raise MamError("--steps and --batch-size must be >= 1 and --warmup-steps >= 0")
-    torch.manual_seed(config.seed + ctx.rank)
-    device = ctx.device
-    sam = FrozenSam(config.sam_checkpoint, config.model, device, config.bf16)
-    loader, val_loader = _loaders(config, ctx, sam.img_size)
-    trainer = Trainer(config, sam, ctx)
+def _train(
+    config: TrainConfig, rank: Rank, device: torch.device, on_step: OnStep | None
+) -> TrainSummary:
+    torch.manual_seed(config.seed + rank.rank)
+    sam = FrozenSam(config.sam_checkpoint, config.model, device, config.precision)
+    loader, val_loader = _loaders(config, rank, device, sam.img_size)
+    trainer = Trainer(config, sam, rank, device)
     out_dir = config.out_dir
     best_sad, baseline_sad = float("inf"), None
     if config.resume:
@@ -368,12 +294,6 @@ def _train(config: TrainConfig, ctx: Distributed) -> TrainSummary:
             out_dir / RESUME, state.pop("state_dict"), loss=loss, best_sad=best_sad, **state
         )
 
-    bar = tqdm(
-        total=config.steps,
-        initial=trainer.step,
-        disable=not (ctx.main and config.progress),
-        unit="step",
-    )
     batches = _loop(loader, epoch=trainer.step)
     loss_value, val = float("nan"), {}
     try:
@@ -383,14 +303,16 @@ def _train(config: TrainConfig, ctx: Distributed) -> TrainSummary:
             done = step == config.steps
             checkpoint = step % config.checkpoint_every == 0 or done
             if step % config.log_every == 0 or checkpoint:
-                loss_value = ctx.mean(result.terms.total)
-                parts = {f"loss_{k}": ctx.mean(v) for k, v in result.terms.parts.items()}
+                loss_value = distributed.mean(result.terms.total, rank)
+                parts = {
+                    f"loss_{k}": distributed.mean(v, rank) for k, v in result.terms.parts.items()
+                }
                 log.add(step, loss=loss_value, **parts, lr=result.lr, grad_norm=result.grad_norm)
-                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{result.lr:.2e}")
-            bar.update(1)
+            if on_step is not None and rank.is_main:
+                on_step(step, config.steps, result.terms.total.detach().item())
             if val_loader is not None and (step % config.val_every == 0 or done):
-                if ctx.main:
-                    val = validate(trainer.m2m, sam, val_loader, device)
+                if rank.is_main:
+                    val = validate(trainer.m2m, sam.stage.sam, val_loader, device, sam.precision)
                     baseline_sad = val["baseline_sad"]
                     log.add(step, **val)
                     if val["val_sad"] < best_sad:
@@ -398,22 +320,22 @@ def _train(config: TrainConfig, ctx: Distributed) -> TrainSummary:
                         save_checkpoint(
                             out_dir / BEST, trainer.m2m.state_dict(), iter=step, loss=loss_value
                         )
-                ctx.barrier()
+                distributed.barrier(rank)
             if checkpoint:
-                if ctx.main:
+                if rank.is_main:
                     save(loss_value)
-                ctx.barrier()
+                distributed.barrier(rank)
     finally:
-        bar.close()
         log.close()
-    if ctx.main:
+    if rank.is_main:
         plot_curve(out_dir / CURVE, log.series("loss"), log.series("val_sad"), baseline_sad)
     return TrainSummary(
-        rank=ctx.rank,
+        rank=rank.rank,
         out_dir=out_dir,
         steps=trainer.step,
         loss=loss_value,
         val_sad=val.get("val_sad"),
         best_sad=None if best_sad == float("inf") else best_sad,
         baseline_sad=baseline_sad,
+        precision=sam.precision,
     )

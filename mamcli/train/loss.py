@@ -1,7 +1,7 @@
 """The M2M training loss: weighted L1 plus a weighted Laplacian-pyramid loss on each scale.
 
 L = sum_s c_s (L1_w(alpha_s, gt) + Lap_w(alpha_s, gt)) with c_os1 = 2/5, c_os4 = c_os8 = 1/5
-(spec section 7). The pyramid is linear, so it is built once on the difference pred - gt.
+(the paper's recipe). The pyramid is linear, so it is built once on the difference pred - gt.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Schedules of the training recipe: learning rate, loss weight maps, gradient clipping.
 
-All follow spec section 7: linear warm-up then cosine decay; weight maps that are 1
+All follow the paper's recipe: linear warm-up then cosine decay; weight maps that are 1
 everywhere during warm-up and afterwards focus os4 / os1 on the uncertain band; clipping
 against twice a running max norm.
 """
@@ -14,7 +14,7 @@ import torch
 
 from mamcli.model.refine import dilate
 
-# Widths of the prediction-guided weight maps at 1024 px (spec); scaled with the image size.
+# Widths of the prediction-guided weight maps at 1024 px (the paper's); scaled with the image size.
 OS4_MAX_WIDTH = 30
 OS1_MAX_WIDTH = 15
 UNKNOWN = 128

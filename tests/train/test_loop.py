@@ -12,19 +12,25 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader, default_collate
 from typer.testing import CliRunner
 
 from mamcli.cli import app
-from mamcli.hub.checkpoint import load_state_dict
-from mamcli.model.api import load_m2m
+from mamcli.eval.metrics import matting_errors, to_report_units
+from mamcli.hub.checkpoint import load_state_dict, save_checkpoint
+from mamcli.imaging.write import alpha_to_uint
+from mamcli.model.api import MattingAnything, load_m2m, resolve_precision
 from mamcli.model.m2m import M2M
 from mamcli.model.sam import build_sam
+from mamcli.runtime.distributed import Rank
+from mamcli.train.config import TrainConfig
 from mamcli.train.data import MattingDataset, RootSpec, scan_root
-from mamcli.train.loop import Distributed, FrozenSam, TrainConfig, Trainer
+from mamcli.train.loop import FrozenSam, Trainer, train
 from mamcli.train.schedule import lr_factor
+from mamcli.train.validation import validate
 from tests.helpers import TINY_SAM
 from tests.train.test_data import make_dataset
 
@@ -72,10 +78,10 @@ def _log(run: Path) -> list[dict[str, str]]:
 def test_thirty_steps_on_a_fixed_batch_halve_the_loss(sam64: Path, data: Path) -> None:
     torch.manual_seed(0)
     config = TrainConfig([RootSpec(data)], sam64, Path("unused"), steps=30, warmup_steps=30)
-    sam = FrozenSam(sam64, "vit_b", torch.device("cpu"), bf16=False)
+    sam = FrozenSam(sam64, "vit_b", torch.device("cpu"), "fp32")
     dataset = MattingDataset(scan_root(data)[:2], 64, 64, augment=False)
     batch = default_collate([dataset[0], dataset[1]])
-    trainer = Trainer(config, sam, Distributed(0, 1, torch.device("cpu")))
+    trainer = Trainer(config, sam, Rank(), torch.device("cpu"))
     losses = [trainer.train_step(batch).terms.total.item() for _ in range(30)]
     assert trainer.step == 30
     assert losses[-1] < 0.5 * losses[0], losses
@@ -177,9 +183,8 @@ def test_torchrun_two_cpu_processes_train_one_checkpoint(
 def test_frozen_sam_runs_the_fused_attention(tiny_sam_checkpoint: Path) -> None:
     from mamcli.model.attention import SdpaAttention
     from mamcli.model.sam import load_sam
-    from mamcli.train.loop import FrozenSam
 
-    frozen = FrozenSam(tiny_sam_checkpoint, "vit_b", torch.device("cpu"), bf16=False)
+    frozen = FrozenSam(tiny_sam_checkpoint, "vit_b", torch.device("cpu"), "fp32")
     blocks = frozen.stage.sam.image_encoder.blocks
     assert all(type(block.attn) is SdpaAttention for block in blocks)
     images = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
@@ -189,3 +194,69 @@ def test_frozen_sam_runs_the_fused_attention(tiny_sam_checkpoint: Path) -> None:
     with torch.no_grad():
         x = torch.stack([reference.preprocess(image.float()) for image in images])
         torch.testing.assert_close(embeddings, reference.image_encoder(x), atol=1e-4, rtol=1e-4)
+
+
+def test_validation_sad_is_what_matting_anything_gives(
+    sam64: Path, data: Path, tmp_path: Path
+) -> None:
+    """validate() on the training M2M equals `MattingAnything` loading the same weights
+    from checkpoint files, image by image through its public predict()."""
+    torch.manual_seed(0)
+    config = TrainConfig([RootSpec(data)], sam64, tmp_path, steps=4, warmup_steps=2)
+    sam = FrozenSam(sam64, "vit_b", torch.device("cpu"), "fp32")
+    dataset = MattingDataset(scan_root(data), 64, 64, augment=False)
+    trainer = Trainer(config, sam, Rank(), torch.device("cpu"))
+    for _ in range(2):  # trained weights, and a training-mode module as in the loop
+        trainer.train_step(default_collate([dataset[0], dataset[1]]))
+    save_checkpoint(tmp_path / "m2m.pth", trainer.m2m.state_dict())
+    loader = DataLoader(dataset, batch_size=2)
+    got = validate(trainer.m2m, sam.stage.sam, loader, torch.device("cpu"), "fp32")
+    assert trainer.m2m.training
+
+    mam = MattingAnything.from_checkpoints(sam64, tmp_path / "m2m.pth", precision="fp32")
+    sad, mse, baseline = [], [], []
+    for item in dataset:
+        mam.set_image(item["image"].permute(1, 2, 0).numpy())
+        matte = mam.predict(boxes=[item["box"].tolist()])[0]
+        gt = alpha_to_uint(item["alpha"][0].numpy())
+        errors = to_report_units(
+            matting_errors(alpha_to_uint(matte.alpha), gt, {"all": None})["all"]
+        )
+        sad.append(errors["sad"])
+        mse.append(errors["mse"])
+        mask = to_report_units(matting_errors(alpha_to_uint(matte.mask), gt, {"all": None})["all"])
+        baseline.append(mask["sad"])
+    assert got["val_sad"] == pytest.approx(np.mean(sad), rel=1e-6)
+    assert got["val_mse"] == pytest.approx(np.mean(mse), rel=1e-6)
+    assert got["baseline_sad"] == pytest.approx(np.mean(baseline), rel=1e-6)
+    assert got["val_sad"] != pytest.approx(got["baseline_sad"])  # M2M changed the alpha
+
+
+def test_train_reports_every_step_through_on_step(sam64: Path, data: Path, tmp_path: Path) -> None:
+    calls = []
+    config = TrainConfig(
+        [RootSpec(data)],
+        sam64,
+        tmp_path / "run",
+        steps=3,
+        warmup_steps=1,
+        batch_size=2,
+        device="cpu",
+        num_workers=0,
+        val_split=0.0,
+    )
+    summary = train(config, on_step=lambda *args: calls.append(args))
+    assert [(step, total) for step, total, _ in calls] == [(1, 3), (2, 3), (3, 3)]
+    assert all(np.isfinite(loss) and loss > 0 for _, _, loss in calls)
+    assert summary.precision == resolve_precision("auto", torch.device("cpu"))
+    assert summary.val_sad is None  # nothing held out
+
+
+def test_plain_progress_lines_every_log_every_steps(
+    sam64: Path, data: Path, tmp_path: Path
+) -> None:
+    args = _args(data, sam64, tmp_path / "run", "--steps", "4", "--warmup-steps", "1")
+    result = CliRunner().invoke(app, [*args, "--log-every", "2", "--val-split", "0"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("step ")]
+    assert [line.split(":")[0] for line in lines] == ["step 2/4", "step 4/4"]
