@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
 from mamcli.model.attention import AttentionKernel, set_attention_kernel
+from mamcli.model.embedding_cache import EmbeddingCache, EmbeddingKey, image_hash
 from mamcli.model.fold import fold_for_inference
 from mamcli.model.m2m import M2M
 from mamcli.model.quantize import quantize_linears
@@ -74,8 +75,7 @@ def runs_bf16_natively(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 where the device runs it natively fast, else fp32 (int8 is opt-in:
-    see docs/performance.md for its speed and alpha difference)."""
+    """`auto` is bf16 where the device runs it natively fast, else fp32 (int8 is opt-in)."""
     if precision == "auto":
         return "bf16" if runs_bf16_natively(device) else "fp32"
     if precision not in PRECISIONS:
@@ -195,7 +195,6 @@ class MattingAnything:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """M2M's autocast dtype (the encoder's weights are already in it)."""
         return LOW_PRECISION_DTYPES.get(self.precision)
 
     @contextlib.contextmanager
@@ -207,14 +206,42 @@ class MattingAnything:
             with torch.autocast(self.device.type, dtype=dtype):
                 yield
 
+    def embedding_key(self, image: PreparedImage, checkpoint: str) -> EmbeddingKey:
+        """The cache key of `image` under the SAM weights named by `checkpoint`."""
+        return EmbeddingKey(
+            image=image_hash(image.resized.numpy()),
+            checkpoint=checkpoint,
+            precision=self.precision,
+            input_size=self.sam.img_size,
+        )
+
     @torch.inference_mode()
-    def encode(self, images: Sequence[PreparedImage]) -> list[EncodedImage]:
-        """Run the SAM encoder once on a batch of prepared images."""
-        model_input = self.sam.model_input(list(images))
-        embeddings = self.sam.encode(model_input)
+    def encode(
+        self,
+        images: Sequence[PreparedImage],
+        cache: EmbeddingCache | None = None,
+        keys: Sequence[EmbeddingKey] | None = None,
+    ) -> list[EncodedImage]:
+        """Run the SAM encoder once on a batch of prepared images.
+
+        With a cache (and one key per image, see `embedding_key`) stored embeddings are
+        reused and the encoder runs only on the others, whose embeddings are then stored.
+        """
+        images = list(images)
+        if cache is not None and (keys is None or len(keys) != len(images)):
+            raise MamError("encode(cache=...) needs one key per image")
+        model_input = self.sam.model_input(images)
+        shape = (1, *self.sam.embedding_shape)
+        found = [cache.load(key, shape) for key in keys] if cache and keys else [None] * len(images)
+        missing = [i for i, embedding in enumerate(found) if embedding is None]
+        fresh = self.sam.encode(model_input[missing]) if missing else None
+        for row, index in enumerate(missing):
+            found[index] = fresh[row : row + 1]
+            if cache and keys:
+                cache.store(keys[index], found[index])
         return [
-            EncodedImage(image, model_input[i : i + 1], embeddings[i : i + 1])
-            for i, image in enumerate(images)
+            EncodedImage(image, model_input[i : i + 1], embedding.to(self.device))
+            for i, (image, embedding) in enumerate(zip(images, found, strict=True))
         ]
 
     def set_image(self, rgb: np.ndarray) -> None:

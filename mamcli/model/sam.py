@@ -216,6 +216,12 @@ class SamStage:
     def device(self) -> torch.device:
         return self.sam.device
 
+    @property
+    def embedding_shape(self) -> tuple[int, int, int]:
+        """C x s x s of one image's embedding."""
+        height, width = self.sam.prompt_encoder.image_embedding_size
+        return (self.sam.prompt_encoder.embed_dim, height, width)
+
     def prepare(self, rgb: np.ndarray) -> PreparedImage:
         """Resize the longest side to the model's size with segment-anything's own resize."""
         resized = self.transform.apply_image(rgb)
