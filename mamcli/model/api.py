@@ -22,12 +22,17 @@ from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
 from mamcli.model.attention import AttentionKernel, set_attention_kernel
 from mamcli.model.config import PRECISIONS, RefineConfig
+from mamcli.model.embedding_cache import EmbeddingCache, EmbeddingKey, image_hash
 from mamcli.model.fold import fold_for_inference
 from mamcli.model.m2m import M2M
+from mamcli.model.quantize import quantize_linears
 from mamcli.model.refine import refine
 from mamcli.model.sam import PreparedImage, SamStage, load_sam
 from mamcli.results import Instance, InstanceMatte
 
+# Encoder weights are cast to this dtype (faster than autocast: no casts per op); M2M runs
+# under autocast at it. int8 quantizes the encoder's linears and keeps fp32 elsewhere.
+LOW_PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EMPTY_MASK_WARNING = "SAM found no mask for this prompt; the alpha is all zero"
 
 
@@ -70,11 +75,13 @@ def runs_bf16_natively(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 where the device runs it natively fast, else fp32."""
+    """`auto` is bf16 where the device runs it natively fast, else fp32 (int8 is opt-in)."""
     if precision == "auto":
         return "bf16" if runs_bf16_natively(device) else "fp32"
     if precision not in PRECISIONS:
         raise MamError(f"unknown precision {precision!r}; choose auto, {', '.join(PRECISIONS)}")
+    if precision == "int8" and device.type != "cpu":
+        raise MamError("precision int8 runs on the CPU only; use bf16 or fp16 on a GPU")
     return precision
 
 
@@ -145,12 +152,19 @@ class MattingAnything:
         self.options = options or InferenceOptions()
         sam = sam.to(self.device).eval()
         set_attention_kernel(sam.image_encoder, self.options.attention)
-        encoder = torch.compile(sam.image_encoder) if self.options.compile else None
-        self.sam = SamStage(sam, encoder)
+        encoder = self._inference_encoder(sam.image_encoder)
+        encoder = torch.compile(encoder) if self.options.compile else encoder
+        self.sam = SamStage(sam, encoder, LOW_PRECISION_DTYPES.get(self.precision, torch.float32))
         self.m2m = None if m2m is None else self._inference_m2m(m2m)
         self.refine_config = refine_config or RefineConfig()
         self.max_prompt_batch = max_prompt_batch
         self._image: EncodedImage | None = None
+
+    def _inference_encoder(self, encoder: torch.nn.Module) -> torch.nn.Module:
+        """The encoder at the precision: cast in place (bf16, fp16) or an int8 copy."""
+        if self.precision == "int8":
+            return quantize_linears(encoder)
+        return encoder.to(LOW_PRECISION_DTYPES.get(self.precision, torch.float32))
 
     def _inference_m2m(self, m2m: M2M) -> torch.nn.Module:
         """M2M on the device, eval mode, folded / NHWC / compiled as the options say."""
@@ -181,7 +195,7 @@ class MattingAnything:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return LOW_PRECISION_DTYPES.get(self.precision)
 
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
@@ -192,15 +206,42 @@ class MattingAnything:
             with torch.autocast(self.device.type, dtype=dtype):
                 yield
 
+    def embedding_key(self, image: PreparedImage, checkpoint: str) -> EmbeddingKey:
+        """The cache key of `image` under the SAM weights named by `checkpoint`."""
+        return EmbeddingKey(
+            image=image_hash(image.resized.numpy()),
+            checkpoint=checkpoint,
+            precision=self.precision,
+            input_size=self.sam.img_size,
+        )
+
     @torch.inference_mode()
-    def encode(self, images: Sequence[PreparedImage]) -> list[EncodedImage]:
-        """Run the SAM encoder once on a batch of prepared images."""
-        model_input = self.sam.model_input(list(images))
-        with self._autocast():
-            embeddings = self.sam.encode(model_input)
+    def encode(
+        self,
+        images: Sequence[PreparedImage],
+        cache: EmbeddingCache | None = None,
+        keys: Sequence[EmbeddingKey] | None = None,
+    ) -> list[EncodedImage]:
+        """Run the SAM encoder once on a batch of prepared images.
+
+        With a cache (and one key per image, see `embedding_key`) stored embeddings are
+        reused and the encoder runs only on the others, whose embeddings are then stored.
+        """
+        images = list(images)
+        if cache is not None and (keys is None or len(keys) != len(images)):
+            raise MamError("encode(cache=...) needs one key per image")
+        model_input = self.sam.model_input(images)
+        shape = (1, *self.sam.embedding_shape)
+        found = [cache.load(key, shape) for key in keys] if cache and keys else [None] * len(images)
+        missing = [i for i, embedding in enumerate(found) if embedding is None]
+        fresh = self.sam.encode(model_input[missing]) if missing else None
+        for row, index in enumerate(missing):
+            found[index] = fresh[row : row + 1]
+            if cache and keys:
+                cache.store(keys[index], found[index])
         return [
-            EncodedImage(image, model_input[i : i + 1], embeddings[i : i + 1])
-            for i, image in enumerate(images)
+            EncodedImage(image, model_input[i : i + 1], embedding.to(self.device))
+            for i, (image, embedding) in enumerate(zip(images, found, strict=True))
         ]
 
     def set_image(self, rgb: np.ndarray) -> None:

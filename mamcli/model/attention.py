@@ -3,11 +3,15 @@
 segment-anything's `Attention` materialises the full (heads x L x L) score matrix, adds
 the decomposed relative-position terms to it in two broadcast passes and runs softmax
 over it: in the global blocks of ViT-B at 1024 px that is 800 MB of fp32 written and read
-several times per block, and most of the encoder's time on a CPU. `SdpaAttention` keeps
-the same module and parameters but computes the same function with
-`torch.nn.functional.scaled_dot_product_attention`, the relative-position terms passed as
-the additive attention mask and built a few query rows at a time, so no L x L tensor
-larger than a small budget ever exists.
+several times per block. `SdpaAttention` keeps the same module and parameters but computes
+the same function with one `scaled_dot_product_attention` call and no mask at all.
+
+The relative-position bias of query i and key j is rel_h[i, row(j)] + rel_w[i, col(j)].
+That is a dot product: append rel_h[i] and rel_w[i] to the (pre-scaled) query and the
+one-hot vectors of row(j) and col(j) to the key, and q'.k' is exactly the biased score.
+The fused CPU kernel needs values as wide as the keys, so v is zero-padded and the padding
+cut from the output. A masked kernel call reads an L x L bias per head; this one does
+(C + H + W) / C times the q.k work instead, which is far cheaper (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.image_encoder import Attention, ImageEncoderViT, get_rel_pos
+from segment_anything.modeling.image_encoder import (
+    Attention,
+    ImageEncoderViT,
+    PatchEmbed,
+    get_rel_pos,
+)
 
 AttentionKernel = Literal["sdpa", "reference"]
 ATTENTION_KERNELS: tuple[str, ...] = ("sdpa", "reference")
-
-# Bytes of attention mask built per chunk. On the CPU a chunk must stay under glibc's
-# largest mmap threshold (32 MiB) so its memory is reused instead of page-faulted in anew.
-MASK_CHUNK_BYTES = {"cpu": 16 << 20}
-DEFAULT_MASK_CHUNK_BYTES = 512 << 20
 
 
 def rel_pos_terms(
@@ -32,25 +36,26 @@ def rel_pos_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The decomposed relative-position terms of segment-anything's `add_decomposed_rel_pos`.
 
-    q: B x heads x (H W) x C. Returns rel_h (B x heads x H x W x H, indexed by the key row)
-    and rel_w (B x heads x H x W x W, by the key column), contiguous, in q's dtype.
+    q: B x heads x (H W) x C. Returns rel_h (B x heads x (H W) x H, indexed by the key row)
+    and rel_w (B x heads x (H W) x W, by the key column), in q's dtype.
     """
-    batch, heads, _, channels = q.shape
+    batch, heads, tokens, channels = q.shape
     r_q = q.reshape(batch * heads, height, width, channels)
     r_h = get_rel_pos(height, height, rel_pos_h).to(q.dtype)
     r_w = get_rel_pos(width, width, rel_pos_w).to(q.dtype)
     rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, r_h)
     rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, r_w)
-    shape = (batch, heads, height, width)
-    return rel_h.reshape(*shape, height).contiguous(), rel_w.reshape(*shape, width).contiguous()
+    return rel_h.reshape(batch, heads, tokens, height), rel_w.reshape(batch, heads, tokens, width)
 
 
-def rows_per_chunk(
-    batch: int, heads: int, height: int, width: int, item_bytes: int, budget: int
-) -> int:
-    """How many query rows of the mask fit the byte budget (at least one)."""
-    row_bytes = batch * heads * width * height * width * item_bytes
-    return max(1, min(height, budget // row_bytes))
+def key_positions(
+    height: int, width: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """(H W) x (H + W): for each key token, one-hot of its row followed by one-hot of its column."""
+    index = torch.arange(height * width, device=device)
+    rows = F.one_hot(index // width, height)
+    cols = F.one_hot(index % width, width)
+    return torch.cat([rows, cols], dim=-1).to(dtype)
 
 
 class SdpaAttention(Attention):
@@ -69,36 +74,37 @@ class SdpaAttention(Attention):
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         else:
             out = self._attend_with_rel_pos(q, k, v, height, width)
-        out = out.view(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
+        out = out.reshape(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
         return self.proj(out.reshape(batch, height, width, -1))
 
     def _attend_with_rel_pos(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, height: int, width: int
     ) -> torch.Tensor:
-        # Contiguous once here, or the kernel copies k and v again for every chunk.
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         rel_h, rel_w = rel_pos_terms(q, self.rel_pos_h, self.rel_pos_w, height, width)
-        batch, heads = q.shape[:2]
-        budget = MASK_CHUNK_BYTES.get(q.device.type, DEFAULT_MASK_CHUNK_BYTES)
-        rows = rows_per_chunk(batch, heads, height, width, q.element_size(), budget)
-        out = v.new_empty(v.shape)
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
-            mask = rel_h[:, :, top:bottom, :, :, None] + rel_w[:, :, top:bottom, :, None, :]
-            queries = slice(top * width, bottom * width)
-            out[:, :, queries] = F.scaled_dot_product_attention(
-                q[:, :, queries],
-                k,
-                v,
-                attn_mask=mask.view(batch, heads, (bottom - top) * width, height * width),
-                scale=self.scale,
-            )
-        return out
+        positions = key_positions(height, width, k.dtype, k.device)
+        q_aug = torch.cat([q * self.scale, rel_h, rel_w], dim=-1)
+        k_aug = torch.cat([k, positions.expand(*k.shape[:2], -1, -1)], dim=-1)
+        v_pad = F.pad(v, (0, height + width))
+        out = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)
+        return out[..., : v.shape[-1]]
+
+
+class ContiguousPatchEmbed(PatchEmbed):
+    """segment-anything's `PatchEmbed` returning a contiguous B x H x W x C tensor.
+
+    The original returns a permuted view of the convolution's NCHW output; every later
+    op preserves that layout, so each layer norm and linear of every block first copies
+    the token grid and each residual add runs strided. One copy here avoids all of them.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).contiguous()
 
 
 def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> int:
     """Run the encoder's attention blocks with `kernel`; returns how many blocks it set.
 
+    "sdpa" also makes the patch embedding return contiguous tokens (same values).
     Switching is in place and reversible; weights are untouched. Encoders other than
     segment-anything's ViT (MobileSAM's TinyViT) are left as they are (returns 0).
     """
@@ -106,7 +112,10 @@ def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> i
         raise ValueError(f"unknown attention kernel {kernel!r}; use one of {ATTENTION_KERNELS}")
     if not isinstance(encoder, ImageEncoderViT):
         return 0
-    cls = SdpaAttention if kernel == "sdpa" else Attention
+    fast = kernel == "sdpa"
+    if isinstance(encoder.patch_embed, PatchEmbed):
+        encoder.patch_embed.__class__ = ContiguousPatchEmbed if fast else PatchEmbed
+    cls = SdpaAttention if fast else Attention
     count = 0
     for block in encoder.blocks:
         if isinstance(block.attn, Attention):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mamcli.options import Resume, int_list, option
 
 BACKBONES: tuple[str, ...] = ("vit_b", "vit_l", "vit_h", "vit_t")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
 

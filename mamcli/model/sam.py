@@ -197,16 +197,29 @@ class Decoded:
 class SamStage:
     """Wraps a SAM model: resizing, normalisation, encoding and batched prompt decoding."""
 
-    def __init__(self, sam: Sam, encoder: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        """`encoder` replaces sam.image_encoder for encoding (a compiled copy of it, say)."""
+    def __init__(
+        self,
+        sam: Sam,
+        encoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        encoder_dtype: torch.dtype = torch.float32,
+    ):
+        """`encoder` replaces sam.image_encoder for encoding (a compiled or quantized copy of
+        it, say); `encoder_dtype` is the dtype of its weights, which its input is cast to."""
         self.sam = sam
         self.encoder = sam.image_encoder if encoder is None else encoder
+        self.encoder_dtype = encoder_dtype
         self.img_size: int = sam.image_encoder.img_size
         self.transform = ResizeLongestSide(self.img_size)
 
     @property
     def device(self) -> torch.device:
         return self.sam.device
+
+    @property
+    def embedding_shape(self) -> tuple[int, int, int]:
+        """C x s x s of one image's embedding."""
+        height, width = self.sam.prompt_encoder.image_embedding_size
+        return (self.sam.prompt_encoder.embed_dim, height, width)
 
     def prepare(self, rgb: np.ndarray) -> PreparedImage:
         """Resize the longest side to the model's size with segment-anything's own resize."""
@@ -229,7 +242,7 @@ class SamStage:
 
     def encode(self, model_input: torch.Tensor) -> torch.Tensor:
         """Image embeddings B x C x s x s (fp32)."""
-        return self.encoder(model_input).float()
+        return self.encoder(model_input.to(self.encoder_dtype)).float()
 
     def transform_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> torch.Tensor:
         return torch.as_tensor(

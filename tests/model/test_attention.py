@@ -6,8 +6,7 @@ import pytest
 import torch
 from segment_anything.modeling.image_encoder import Attention
 
-from mamcli.model import attention
-from mamcli.model.attention import SdpaAttention, rows_per_chunk, set_attention_kernel
+from mamcli.model.attention import SdpaAttention, key_positions, set_attention_kernel
 from tests.helpers import make_tiny_sam
 
 
@@ -33,21 +32,23 @@ def test_sdpa_attention_matches_reference(batch: int, size: int, budget: int) ->
     torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
 
 
-def test_mask_built_in_row_chunks_gives_the_same_result(monkeypatch) -> None:
-    """A small budget forces several chunks, the last one shorter than the others."""
-    reference, fused = _attention_pair(11)
-    x = torch.randn(2, 11, 11, 64)
-    row_bytes = 2 * 4 * 11 * 11 * 11 * 4
-    assert rows_per_chunk(2, 4, 11, 11, 4, 3 * row_bytes) == 3  # chunks of 3, 3, 3, 2 rows
-    monkeypatch.setitem(attention.MASK_CHUNK_BYTES, "cpu", 3 * row_bytes)
+def test_key_positions_are_row_then_column_one_hots() -> None:
+    positions = key_positions(2, 3, torch.float32, torch.device("cpu"))
+    assert positions.shape == (6, 5)
+    assert positions[4].tolist() == [0, 1, 0, 1, 0]  # token 4 sits in row 1, column 1
+    assert torch.equal(positions.sum(dim=1), torch.full((6,), 2.0))
+
+
+@pytest.mark.parametrize("size", [5, 14])
+def test_sdpa_attention_in_bf16_is_as_close_to_fp32_as_the_reference(size: int) -> None:
+    """bf16 weights: the fused path's error against fp32 is no larger than the reference's."""
+    reference, fused = _attention_pair(size)
+    x = torch.randn(2, size, size, 64)
     with torch.inference_mode():
-        torch.testing.assert_close(fused(x), reference(x), atol=2e-5, rtol=1e-5)
-
-
-def test_rows_per_chunk_bounds() -> None:
-    assert rows_per_chunk(1, 12, 64, 64, 4, 16 << 20) == 1  # one row is 12.6 MB
-    assert rows_per_chunk(1, 12, 64, 64, 4, 1) == 1  # never zero
-    assert rows_per_chunk(1, 1, 4, 4, 4, 1 << 30) == 4  # never more than the grid
+        exact = reference(x)
+        ref_bf16 = reference.to(torch.bfloat16)(x.bfloat16()).float()
+        got = fused.to(torch.bfloat16)(x.bfloat16()).float()
+    assert (got - exact).abs().max() <= 1.5 * (ref_bf16 - exact).abs().max()
 
 
 def test_encoder_switches_kernel_in_place_and_back() -> None:
