@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from mamcli.errors import UsageError
 from mamcli.options import Resume, choices_of, declared_fields, flag_of
 
 
@@ -90,7 +91,10 @@ def build_config(config_type: type, params: list[Param], values: dict[str, Any],
     for param in params:
         value = values[param.name]
         if param.parse is not None and isinstance(value, str):
-            value = param.parse(value)
+            try:
+                value = param.parse(value)
+            except UsageError as error:
+                raise UsageError(f"{param.parameter.default.param_decls[0]}: {error}") from None
         node = tree
         for key in param.path[:-1]:
             node = node.setdefault(key, {})

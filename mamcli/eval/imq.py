@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from mamcli.eval.metrics import abs_error_map, conn_error_map, grad_error_map, region_sum
 
@@ -48,6 +47,8 @@ def match_instances(
     iou = iou_matrix(pred_masks, gt_masks)
     if iou.size == 0:
         return []
+    from scipy.optimize import linear_sum_assignment  # heavy: only when matching
+
     rows, cols = linear_sum_assignment(1.0 - iou)
     pairs = zip(rows.tolist(), cols.tolist(), strict=True)
     return [(r, c, float(iou[r, c])) for r, c in pairs if iou[r, c] >= IOU_THRESHOLD]

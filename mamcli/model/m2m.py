@@ -167,7 +167,7 @@ class M2M(nn.Module):
         self.refine_OS8 = _head(128)
 
     def reset_parameters(self) -> None:
-        """Initialisation for training from scratch (spec section 3)."""
+        """Initialisation for training from scratch (docs/model.md, "M2M")."""
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 weight = module.weight_bar if hasattr(module, "weight_bar") else module.weight

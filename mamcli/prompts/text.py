@@ -1,6 +1,6 @@
 """Text prompts: a Grounding DINO detector turns "the dog on the left" into boxes for SAM.
 
-The paper's third prompt type (spec section 5): a grounding detector scores boxes against
+The paper's third prompt type (docs/model.md, "Benchmark protocol"): a grounding detector scores boxes against
 the text, boxes go through NMS, and the best one (or the best few, for instance matting)
 becomes an ordinary box prompt. The detector comes from `transformers` (the optional
 extra `mam[text]`) and is loaded from a local snapshot folder only: nothing here

@@ -11,10 +11,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mamcli.errors import UsageError
-from mamcli.model.api import PRECISIONS
-from mamcli.model.sam import BACKBONES
-from mamcli.train.data import RootSpec
+from mamcli.errors import MamError, UsageError
+from mamcli.model.config import BACKBONES, PRECISIONS
 
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 
@@ -23,6 +21,28 @@ def meta(flags: str | tuple[str, ...], panel: str, help: str) -> dict[str, Any]:
     """A field's CLI side: its flag(s), help panel and help line."""
     flags = (flags,) if isinstance(flags, str) else flags
     return {"flags": flags, "panel": panel, "help": help}
+
+
+@dataclass(frozen=True)
+class RootSpec:
+    """A data root and its sampling weight (None: proportional to its size)."""
+
+    path: Path
+    weight: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RootSpec:
+        """`DIR` or `DIR:WEIGHT` (the weight is a positive number)."""
+        path, sep, weight = text.rpartition(":")
+        if sep and path:
+            try:
+                value = float(weight)
+            except ValueError:
+                return cls(Path(text))
+            if not value > 0:
+                raise MamError(f"--data-root {text}: the weight must be a positive number")
+            return cls(Path(path), value)
+        return cls(Path(text))
 
 
 @dataclass

@@ -32,28 +32,6 @@ TRIMAP_WIDTH = 30  # maximum erosion width of the trimap at 1024 px
 
 
 @dataclass(frozen=True)
-class RootSpec:
-    """A data root and its sampling weight (None: proportional to its size)."""
-
-    path: Path
-    weight: float | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> RootSpec:
-        """`DIR` or `DIR:WEIGHT` (the weight is a positive number)."""
-        path, sep, weight = text.rpartition(":")
-        if sep and path:
-            try:
-                value = float(weight)
-            except ValueError:
-                return cls(Path(text))
-            if not value > 0:
-                raise MamError(f"--data-root {text}: the weight must be a positive number")
-            return cls(Path(path), value)
-        return cls(Path(text))
-
-
-@dataclass(frozen=True)
 class Sample:
     """One training item: an alpha plus either a foreground (with backgrounds) or an image."""
 

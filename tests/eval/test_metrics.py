@@ -68,7 +68,7 @@ def test_size_mismatch_is_an_error():
 
 
 def reference_hx(sigma: float = 1.4) -> np.ndarray:
-    """hx(i, j) = G(i) G'(j), i, j in -4..4, divided by its L2 norm (spec section 6)."""
+    """hx(i, j) = G(i) G'(j), i, j in -4..4, divided by its L2 norm (docs/eval.md)."""
 
     def gauss(x: float) -> float:
         return math.exp(-(x**2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
