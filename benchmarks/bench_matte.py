@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from roofline import encoder_flops, matmul_rate
 
 if TYPE_CHECKING:
     import torch
@@ -205,48 +205,6 @@ def sam_config(model: str, size: int) -> SamConfig:
     return replace(OFFICIAL_CONFIGS[model], img_size=size)
 
 
-def encoder_flops(config: SamConfig) -> float:
-    """Multiply-add FLOPs (2 per MAC) of one SAM ViT encoder forward, counted analytically.
-
-    Windowed blocks pad the token grid to a multiple of the window and run qkv, attention
-    and proj on the padded grid; global blocks attend over the whole grid. Layer norms,
-    softmax and GELU are not counted (they are < 1 % here).
-    """
-    grid, dim, chans = config.img_size // config.patch_size, config.encoder_dim, config.prompt_dim
-    tokens = grid * grid
-    flops = 2 * tokens * dim * 3 * config.patch_size**2  # patch embedding
-    for block in range(config.encoder_depth):
-        if block in config.global_attn_indexes or config.window_size == 0:
-            side, windows = grid, 1
-        else:
-            side = config.window_size
-            windows = (-(-grid // side)) ** 2
-        attn_tokens = windows * side * side
-        flops += 2 * attn_tokens * dim * 4 * dim  # qkv (3 D) and proj (D)
-        flops += 2 * 2 * windows * (side * side) ** 2 * dim  # q k^T and attn v, all heads
-        flops += 2 * 2 * attn_tokens * side * dim  # decomposed relative positions (h and w)
-        flops += 2 * tokens * dim * 8 * dim  # MLP, ratio 4, two matmuls
-    flops += 2 * tokens * dim * chans + 2 * tokens * chans * chans * 9  # neck 1x1 and 3x3
-    return float(flops)
-
-
-def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    """This machine's achieved FLOP/s on an n x n x n matmul (median of `reps`, after warm-up)."""
-    import torch
-
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    times = []
-    for rep in range(reps + 1):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if rep:
-            times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
-
-
 def precision_unusable_reason(device: torch.device, precision: str) -> str | None:
     """None if `precision` runs on `device`, else why its variants are skipped."""
     import torch
@@ -385,9 +343,13 @@ class Models:
     config: SamConfig
 
     def matting(self, precision: str, options: InferenceOptions) -> MattingAnything:
+        """A MattingAnything on a copy of the SAM (low precisions cast its encoder in place)."""
+        import copy
+
         from mamcli.model.api import MattingAnything
 
-        return MattingAnything(self.sam, self.m2m, self.device, precision, options=options)
+        sam = copy.deepcopy(self.sam)
+        return MattingAnything(sam, self.m2m, self.device, precision, options=options)
 
 
 def build_models(model: str, size: int, device: str) -> Models:
@@ -563,9 +525,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
             variants.append(name)
     load_before = os.getloadavg()
     _log("timing matmul rates")
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
     used = sorted({variant_precision(name) for name in variants} | {"fp32"}, key=DTYPES.index)
-    rates = {precision: matmul_rate(device, dtypes[precision]) for precision in used}
+    rates = {precision: matmul_rate(device, precision) for precision in used}
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
         images = make_images(Path(tmp), args.images, args.prompts, *args.image_size)

@@ -4,7 +4,7 @@ python benchmarks/precision_diff.py [--samples samples] [--model vit_b] [--size 
 
 Runs every image of the samples folder with its own box prompts (sidecars, boxes.json)
 through MattingAnything at fp32 with segment-anything's attention and the plain M2M (the
-reference arithmetic), then with the default fast settings at fp32, bf16 and fp16, and
+reference arithmetic), then with the default fast settings at fp32, bf16, fp16 and int8, and
 prints |alpha - reference alpha| in 8-bit levels. Weights are random (no pretrained weights
 can be downloaded here), with M2M's spectral norms converged as in a trained checkpoint:
 the alphas mean nothing, but the differences show the arithmetic each setting changes.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from bench_matte import build_models
 
-VARIANTS = ("fp32", "bf16", "fp16")
+VARIANTS = ("fp32", "bf16", "fp16", "int8")
 
 
 def sample_prompts(folder: Path) -> list[tuple[Path, list]]:

@@ -52,5 +52,18 @@ def test_precision_diff_on_the_samples() -> None:
     lines = out.splitlines()
     assert lines[0].startswith("6 sample images, 8 instances")
     rows = {line.split()[1]: line.split()[2:] for line in lines if line.startswith("fast,")}
-    assert set(rows) == {"fp32", "bf16", "fp16"}
+    assert set(rows) == {"fp32", "bf16", "fp16", "int8"}
     assert int(rows["fp32"][0]) <= 1  # fp32 fast path: rounding only
+
+
+def test_bench_precision_compares_every_precision_with_the_roofline() -> None:
+    report = json.loads(
+        _run("bench_precision.py", "--model", "tiny", "--size", "256", "--reps", "1", "--json")
+    )
+    rows = report["rows"]
+    assert list(rows) == ["reference", "mam-fp32", "mam-bf16", "mam-int8"]
+    assert set(report["matmul_gflop_per_s"]) == {"fp32", "bf16", "int8"}
+    for row in rows.values():
+        assert row["encoder_s"] > 0 and row["m2m_s_per_prompt"] > 0
+        assert row["encoder_fraction_of_matmul"] > 0
+    assert rows["reference"]["encoder_speedup_vs_reference"] == 1.0

@@ -1,0 +1,157 @@
+"""The SAM encoder and M2M at each precision against the roofline, variants interleaved.
+
+python benchmarks/bench_precision.py [--model vit_b|tiny] [--size 1024] [--reps 3] [--onnx]
+
+Rows: `reference` (segment-anything's attention, fp32, plain M2M), `mam-fp32`, `mam-bf16`,
+`mam-int8` (the shipped MattingAnything code at each precision) and, with --onnx, ONNX
+Runtime on the same random encoder exported by torch.onnx (fp32, and int8 through
+onnxruntime.quantization.quantize_dynamic; `pip install 'mam[bench]'`). One repetition
+runs every row once, in turn, so machine load hits them alike; medians are reported with
+each encoder's fraction of the measured matmul rate of its precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench_matte import build_models
+from roofline import encoder_flops, matmul_rate
+
+ROWS = ("reference", "mam-fp32", "mam-bf16", "mam-int8")
+
+
+def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, Callable]]:
+    """name -> (precision, encode(), m2m on one prompt()) for the MattingAnything rows."""
+    import torch
+
+    from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions
+
+    size = models.config.img_size
+    x = torch.randn(1, 3, size, size)
+    guide = (torch.rand(1, 1, size // 4, size // 4) > 0.5).float()
+    out = {}
+    for name in rows:
+        precision = "fp32" if name == "reference" else name.split("-")[1]
+        options = REFERENCE_OPTIONS if name == "reference" else InferenceOptions()
+        mam = models.matting(precision, options)
+        embedding = mam.sam.encode(x)
+
+        def m2m(mam=mam, embedding=embedding):
+            with mam._autocast():
+                mam.m2m(mam._m2m_input(embedding), mam._m2m_input(x), mam._m2m_input(guide))
+
+        out[name] = (precision, lambda mam=mam: mam.sam.encode(x), m2m)
+    return out
+
+
+def onnx_rows(models, folder: Path) -> dict[str, tuple[str, Callable, None]]:
+    """ONNX Runtime sessions of the same encoder: fp32 and dynamically quantized int8."""
+    import copy
+
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    size = models.config.img_size
+    fp32 = folder / "encoder.onnx"
+    encoder = copy.deepcopy(models.sam.image_encoder).eval()
+    torch.onnx.export(encoder, (torch.randn(1, 3, size, size),), fp32, dynamo=False)
+    int8 = folder / "encoder.int8.onnx"
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
+    rows = {}
+    for name, path, precision in (("onnx-fp32", fp32, "fp32"), ("onnx-int8", int8, "int8")):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x}
+        rows[name] = (precision, lambda s=session, f=feed: s.run(None, f), None)
+    return rows
+
+
+def stopwatch(fn: Callable) -> Callable[[], float]:
+    def timed() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return timed
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    models = build_models(args.model, args.size, "cpu")
+    with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
+        rows = torch_rows(models, ROWS)
+        if args.onnx:
+            rows.update(onnx_rows(models, Path(tmp)))
+        encode_s = {name: [] for name in rows}
+        m2m_s = {name: [] for name, (_, _, m2m) in rows.items() if m2m}
+        with torch.inference_mode():
+            for _, encode, m2m in rows.values():  # warm-up: first-call allocations
+                encode()
+                if m2m:
+                    m2m()
+            for _ in range(args.reps):
+                for name, (_, encode, m2m) in rows.items():
+                    encode_s[name].append(stopwatch(encode)())
+                    if m2m:
+                        m2m_s[name].append(stopwatch(m2m)())
+    precisions = sorted({precision for precision, _, _ in rows.values()})
+    rates = {p: matmul_rate(torch.device("cpu"), p) for p in precisions}
+    flops = encoder_flops(models.config)
+    report = {"model": args.model, "size": args.size, "reps": args.reps, "rows": {}}
+    report["matmul_gflop_per_s"] = {p: r / 1e9 for p, r in rates.items()}
+    reference = statistics.median(encode_s["reference"])
+    for name, (precision, _, _) in rows.items():
+        seconds = statistics.median(encode_s[name])
+        report["rows"][name] = {
+            "precision": precision,
+            "encoder_s": seconds,
+            "encoder_fraction_of_matmul": flops / seconds / rates[precision],
+            "encoder_speedup_vs_reference": reference / seconds,
+            "m2m_s_per_prompt": statistics.median(m2m_s[name]) if name in m2m_s else None,
+        }
+    return report
+
+
+def format_report(report: dict) -> str:
+    rates = ", ".join(f"{p} {r:.0f}" for p, r in report["matmul_gflop_per_s"].items())
+    lines = [
+        f"{report['model']} at {report['size']} px, median of {report['reps']} interleaved reps;"
+        f" 2048^3 matmul GFLOP/s: {rates}",
+        f"{'row':<12}{'prec':>6}{'encoder s':>11}{'of roofline':>13}{'vs reference':>14}"
+        f"{'M2M s/prompt':>14}",
+    ]
+    for name, row in report["rows"].items():
+        m2m = row["m2m_s_per_prompt"]
+        lines.append(
+            f"{name:<12}{row['precision']:>6}{row['encoder_s']:>11.3f}"
+            f"{row['encoder_fraction_of_matmul']:>13.0%}"
+            f"{row['encoder_speedup_vs_reference']:>13.2f}x"
+            + (f"{m2m:>14.3f}" if m2m is not None else f"{'-':>14}")
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("vit_b", "tiny"), default="vit_b")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--onnx", action="store_true", help="add ONNX Runtime rows")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = run(args)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
