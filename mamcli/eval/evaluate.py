@@ -16,7 +16,7 @@ import numpy as np
 
 from mamcli.errors import InputError, MamError, UsageError
 from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
-from mamcli.eval.hints import swap_hint
+from mamcli.eval.hints import same_names_elsewhere, swap_hint
 from mamcli.eval.imq import ImqCounts, instance_counts
 from mamcli.eval.manifest import read_manifest
 from mamcli.eval.metrics import matting_errors
@@ -306,7 +306,8 @@ def evaluate(
         errors = [r.error for r in results if r.error]
         gt_count = len(plan.tasks) + len(plan.missing) + len(plan.done)
         colour = _looks_colour(pred_files, max_pixels)
-        hint = swap_hint(gt_dir, gt_count, len(pred_files), errors, colour)
+        elsewhere = same_names_elsewhere(list(index_files(gt_dir)[0]), list(pred_files))
+        hint = swap_hint(gt_dir, gt_count, len(pred_files), errors, colour, elsewhere)
     return EvalReport(
         gt_root=str(gt_dir),
         pred_root=str(pred_dir),

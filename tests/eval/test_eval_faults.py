@@ -116,6 +116,17 @@ def test_many_more_gt_than_predictions_unmatched_gets_a_hint(tmp_path):
     assert report_json(report)["hint"] == report.hint
 
 
+def test_prediction_names_in_another_folder_get_a_hint(tmp_path):
+    gts = gt_folder(tmp_path, ["set1/a", "set1/b"])
+    for name in ("a", "b"):
+        write(tmp_path / "pred" / "deep" / f"{name}.png", gts[f"set1/{name}"])
+    report = evaluate(tmp_path / "gt", tmp_path / "pred", workers=1)
+    assert report.hint == (
+        "no prediction matched: prediction deep/a has the name of ground truth set1/a in "
+        "another folder; did you swap --gt and --pred?"
+    )
+
+
 def test_sizes_16_bit_non_image_and_missing_each_one_line(tmp_path):
     gts = gt_folder(tmp_path, ["a", "b", "c", "d"])
     pred = tmp_path / "pred"
