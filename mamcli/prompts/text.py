@@ -1,8 +1,8 @@
 """Text prompts: a Grounding DINO detector turns "the dog on the left" into boxes for SAM.
 
-The paper's third prompt type (docs/model.md, "Benchmark protocol"): a grounding detector scores boxes against
-the text, boxes go through NMS, and the best one (or the best few, for instance matting)
-becomes an ordinary box prompt. The detector comes from `transformers` (the optional
+The paper's third prompt type (docs/model.md, "Benchmark protocol"): a grounding
+detector scores boxes against the text, boxes go through NMS, and the best one (or the
+best few, for instance matting) becomes an ordinary box prompt. The detector comes from `transformers` (the optional
 extra `mam[text]`) and is loaded from a local snapshot folder only: nothing here
 downloads. The folder is what `save_pretrained` writes (model + processor), for example
 the Hugging Face repo IDEA-Research/grounding-dino-tiny fetched with `hf download`.
