@@ -3,9 +3,10 @@
 The paper's third prompt type (docs/model.md, "Benchmark protocol"): a grounding
 detector scores boxes against the text, boxes go through NMS, and the best one (or the
 best few, for instance matting) becomes an ordinary box prompt. The detector comes from
-`transformers` (the optional extra `mam[text]`) and is loaded from a local snapshot folder only: nothing here
-downloads. The folder is what `save_pretrained` writes (model + processor), for example
-the Hugging Face repo IDEA-Research/grounding-dino-tiny fetched with `hf download`.
+`transformers` (the optional extra `mam[text]`) and is loaded from a local snapshot
+folder only: nothing here downloads. The folder is what `save_pretrained` writes (model
++ processor), for example the Hugging Face repo IDEA-Research/grounding-dino-tiny
+fetched with `hf download`.
 """
 
 from __future__ import annotations
