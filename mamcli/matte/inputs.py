@@ -112,3 +112,17 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(pattern[i]))
             i += 1
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def collisions(items: list[ImageItem]) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
+    """Inputs whose outputs would overwrite another's (same folder and stem) are refused."""
+    seen: dict[tuple[str, ...], ImageItem] = {}
+    kept, refused = [], []
+    for item in items:
+        key = (*item.rel.parent.parts, item.rel.stem)
+        if key in seen:
+            refused.append((item, f"same output name as {seen[key].path}; rename one of them"))
+        else:
+            seen[key] = item
+            kept.append(item)
+    return kept, refused

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -30,49 +30,14 @@ from mamcli.imaging.write import (
     write_image,
 )
 from mamcli.matte.config import MatteConfig
-from mamcli.matte.inputs import find_images
+from mamcli.matte.inputs import collisions, find_images
+from mamcli.matte.summary import RunSummary
 from mamcli.options import fingerprint
 from mamcli.prompts.auto import AutoPrompter
 from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte
 from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
-
-
-@dataclass
-class RunSummary:
-    """What happened: per-image manifest lines, counts, the engine choice, the exit code."""
-
-    records: list[dict[str, Any]]
-    engine_note: str
-    elapsed: float
-    manifest: Path | None
-    is_main: bool = True
-    unmatched_prompts: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for record in self.records if record["status"] == status)
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [record for record in self.records if record["status"] == "failed"]
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "engine": self.engine_note,
-            "images": len(self.records),
-            "ok": self.count("ok"),
-            "skipped": self.count("skipped"),
-            "cached": self.count("cached"),
-            "failed": [{"input": r["input"], "error": r["error"]} for r in self.failed],
-            "seconds": round(self.elapsed, 3),
-            "manifest": str(self.manifest) if self.manifest else None,
-            "unmatched_prompts": self.unmatched_prompts,
-        }
 
 
 def _stat(path: Path) -> list[int] | None:
@@ -273,20 +238,6 @@ def _describe_instances(instances: list[Instance], mattes: list[InstanceMatte]) 
     return described
 
 
-def _collisions(items: list[ImageItem]) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
-    """Inputs whose outputs would overwrite another's (same folder and stem) are refused."""
-    seen: dict[tuple[str, ...], ImageItem] = {}
-    kept, refused = [], []
-    for item in items:
-        key = (*item.rel.parent.parts, item.rel.stem)
-        if key in seen:
-            refused.append((item, f"same output name as {seen[key].path}; rename one of them"))
-        else:
-            seen[key] = item
-            kept.append(item)
-    return kept, refused
-
-
 def _prefetch(
     pool: ThreadPoolExecutor, run: _Run, items: list[ImageItem], depth: int
 ) -> Iterator[tuple[ImageItem, tuple[Job | None, dict]]]:
@@ -376,7 +327,7 @@ def _run_rank(config: MatteConfig) -> RunSummary:
     try:
         items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
         unmatched = config.prompts.unmatched(items)
-        items, refused = _collisions(items)
+        items, refused = collisions(items)
         run = _Run(config, engine, note)
         mine = distributed.shard(items, rank)
         todo = []
