@@ -23,8 +23,7 @@ import torch
 from skimage import data as photos
 
 from mamcli.model.sam import SamConfig, build_sam
-from mamcli.train.config import TrainConfig
-from mamcli.train.data import RootSpec
+from mamcli.train.config import RootSpec, TrainConfig
 from mamcli.train.loop import train
 
 TRAIN_BACKGROUNDS = ("astronaut", "coffee", "rocket", "hubble_deep_field", "camera", "brick")

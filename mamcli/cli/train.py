@@ -90,7 +90,7 @@ def command(
 
     torchrun --nproc-per-node 8 -m mamcli train ... -o runs/m2m --resume
     """
-    from mamcli.train.data import RootSpec
+    from mamcli.train.config import RootSpec
     from mamcli.train.loop import LAST, train
 
     config = TrainConfig(

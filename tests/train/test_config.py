@@ -12,8 +12,7 @@ from mamcli.cli import app
 from mamcli.errors import UsageError
 from mamcli.model.api import PRECISIONS
 from mamcli.model.sam import BACKBONES
-from mamcli.train.config import PRECISION_CHOICES, TrainConfig, default
-from mamcli.train.data import RootSpec
+from mamcli.train.config import PRECISION_CHOICES, RootSpec, TrainConfig, default
 
 
 def _config(**changes) -> TrainConfig:

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from mamcli.errors import InputError, MamError
+from mamcli.train.config import RootSpec
 from mamcli.train.data import (
     MattingDataset,
-    RootSpec,
     make_sampler,
     make_trimap,
     scan_root,

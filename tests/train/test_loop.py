@@ -26,8 +26,8 @@ from mamcli.model.api import MattingAnything, load_m2m, resolve_precision
 from mamcli.model.m2m import M2M
 from mamcli.model.sam import build_sam
 from mamcli.runtime.distributed import Rank
-from mamcli.train.config import TrainConfig
-from mamcli.train.data import MattingDataset, RootSpec, scan_root
+from mamcli.train.config import RootSpec, TrainConfig
+from mamcli.train.data import MattingDataset, scan_root
 from mamcli.train.loop import FrozenSam, Trainer, train
 from mamcli.train.schedule import lr_factor
 from mamcli.train.validation import validate
