@@ -63,6 +63,7 @@ INPUTS = inspect.Parameter(
 
 def _print_summary(summary) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(stderr=True)
@@ -80,7 +81,9 @@ def _print_summary(summary) -> None:
     )
     console.print(table)
     for record in summary.failed:
-        console.print(f"[red]failed[/red] {record['error']}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]failed[/red] {escape(record.error or '')}", highlight=False, soft_wrap=True
+        )
     if summary.unmatched_prompts:
         names = ", ".join(summary.unmatched_prompts)
         console.print(

@@ -8,31 +8,30 @@ atomically written record, which is what resume and the manifest are built from.
 
 from __future__ import annotations
 
-import json
+import errno
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import torch
 
 from mamcli.engines.mam import Engine, Job, MamEngine, build_engine
-from mamcli.errors import InputError, MamError
+from mamcli.errors import InputError, MamError, OutputError
 from mamcli.imaging import compose
 from mamcli.imaging.read import load_rgb
 from mamcli.imaging.write import (
-    OutputLayout,
     alpha_to_uint,
     write_image,
 )
 from mamcli.matte.config import MatteConfig
 from mamcli.matte.inputs import collisions, find_images
-from mamcli.matte.summary import RunSummary
-from mamcli.options import fingerprint
+from mamcli.matte.record import ImageRecord, Status
+from mamcli.matte.resume import ResumeCheck, file_stat
+from mamcli.matte.summary import Progress, RunSummary
 from mamcli.prompts.auto import AutoPrompter
 from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte
@@ -40,41 +39,26 @@ from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
 
 
-def _stat(path: Path) -> list[int] | None:
-    """The input's identity for resume: size and mtime of the resolved file."""
-    try:
-        info = path.resolve().stat()
-    except OSError:
-        return None
-    return [info.st_size, info.st_mtime_ns]
-
-
-def _file_identity(spec: str) -> list[Any] | None:
-    """Size and mtime of a background image, or of each image of a background folder."""
-    path = Path(spec)
-    if path.is_file():
-        return _stat(path)
-    if path.is_dir():
-        return [[p.name, _stat(p)] for p in sorted(path.iterdir()) if p.is_file()]
-    return None
-
-
 class _Run:
     """State of one rank's run: the engine, the output layout and the finished records."""
 
-    def __init__(self, config: MatteConfig, engine: Engine, note: str) -> None:
+    def __init__(self, config: MatteConfig, engine: Engine, note: str, progress: Progress) -> None:
         self.config = config
         self.engine = engine
+        self.progress = progress
         self.engine_info = {**engine.describe(), "choice": note}
-        self.fingerprint = fingerprint(
-            config.settings(), engine.identity(), _file_identity(config.background)
-        )
-        self.layout = OutputLayout(config.out_dir)
+        self.resume = ResumeCheck(config, engine.identity())
+        self.layout = self.resume.layout
         sam = engine.model.sam.sam if isinstance(engine, MamEngine) else None
         self.auto = AutoPrompter(config.auto, sam, config.auto_instances())
-        self.prompt_ids: dict[PurePosixPath, str] = {}
-        self.records: list[dict[str, Any]] = []
+        self.records: list[ImageRecord] = []
+        self.fatal: OutputError | None = None
         self._detector: TextDetector | None = None
+
+    def finish(self, record: ImageRecord) -> None:
+        """An image is done (any status): keep its record and tell the progress display."""
+        self.records.append(record)
+        self.progress.image_done(record)
 
     def detector(self) -> TextDetector:
         """The text detector, loaded on first use (only runs with text prompts need it)."""
@@ -83,104 +67,70 @@ class _Run:
             self._detector = TextDetector.from_pretrained(self.config.detector, device)
         return self._detector
 
-    # -- resume -------------------------------------------------------------------------
-    def prompt_identity(self, item: ImageItem) -> str:
-        """This image's prompts as resolved now (source and entry hash); computed once."""
-        if item.rel not in self.prompt_ids:
-            try:
-                self.prompt_ids[item.rel] = self.config.prompts.identity(item)
-            except MamError as exc:  # a bad prompt file: never cached, reported when loaded
-                self.prompt_ids[item.rel] = f"error:{exc}"
-        return self.prompt_ids[item.rel]
-
-    def previous(self, item: ImageItem) -> dict[str, Any] | None:
-        """The record of an earlier run that made this image's outputs with the same
-        settings, checkpoints, input file and prompts, if any (resume)."""
-        path = self.layout.record(item.rel)
-        if self.config.overwrite or not path.is_file():
-            return None
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        same = (
-            isinstance(record, dict)
-            and record.get("status") == "ok"
-            and record.get("settings") == self.fingerprint
-            and record.get("input_stat") == _stat(item.path)
-            and record.get("prompt_identity") == self.prompt_identity(item)
-            and all(Path(p).is_file() for p in record.get("outputs", {}).values())
-        )
-        return record if same else None
-
     # -- stages -------------------------------------------------------------------------
-    def load(self, item: ImageItem) -> tuple[Job | None, dict[str, Any]]:
+    def load(self, item: ImageItem) -> tuple[Job | None, ImageRecord]:
         """Decode, find prompts and prepare for the model (runs in loader threads)."""
         record = self.new_record(item)
         start = time.perf_counter()
         try:
             loaded = load_rgb(item.path, self.config.max_pixels)
-            record["timings"]["decode"] = time.perf_counter() - start
-            record["notes"] += loaded.notes
+            record.timings["decode"] = time.perf_counter() - start
+            record.notes += loaded.notes
             height, width = loaded.rgb.shape[:2]
-            record["size"] = [width, height]
+            record.size = [width, height]
             prompts = self.config.prompts.prompts_for(item, (width, height))
             instances: list[Instance] = []
             if prompts is not None:
                 instances = prompts.instances
-                record["prompt_source"] = prompts.source
-                record["warnings"] += prompts.warnings
+                record.prompt_source = prompts.source
+                record.warnings += prompts.warnings
             start = time.perf_counter()
             job = Job(loaded.rgb, instances, self.engine.prepare(loaded.rgb))
-            record["timings"]["prepare"] = time.perf_counter() - start
+            record.timings["prepare"] = time.perf_counter() - start
             return job, record
-        except MamError as exc:
+        except Exception as exc:  # a fault in one image fails that image only
             return None, self.fail(record, exc)
 
-    def new_record(self, item: ImageItem) -> dict[str, Any]:
-        return {
-            "input": str(item.path),
-            "rel": str(item.rel),
-            "status": "pending",
-            "error": None,
-            "outputs": {},
-            "prompts": [],
-            "prompt_source": None,
-            "prompt_identity": self.prompt_identity(item),
-            "input_stat": _stat(item.path),
-            "engine": self.engine_info,
-            "settings": self.fingerprint,
-            "timings": {},
-            "notes": [],
-            "warnings": [],
-        }
+    def new_record(self, item: ImageItem) -> ImageRecord:
+        return ImageRecord(
+            input=str(item.path),
+            rel=str(item.rel),
+            prompt_identity=self.resume.prompt_identity(item),
+            input_stat=file_stat(item.path),
+            engine=self.engine_info,
+            settings=self.resume.fingerprint,
+        )
 
-    def fail(self, record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-        message = str(exc) if isinstance(exc, InputError) else f"{record['input']}: {exc}"
-        record.update(status="failed", error=message)
-        return record
+    def fail(self, record: ImageRecord, exc: BaseException) -> ImageRecord:
+        """Fail one image with one line naming the file and the problem."""
+        if isinstance(exc, InputError):
+            return record.fail(str(exc))
+        detail = str(exc) if isinstance(exc, MamError) else f"{type(exc).__name__}: {exc}"
+        return record.fail(f"{record.input}: {detail}")
 
-    def complete_prompts(self, job: Job, record: dict[str, Any]) -> None:
+    def complete_prompts(self, job: Job, record: ImageRecord) -> None:
         """Text -> boxes, and `--text`/`--auto` for images with no prompt (main thread: these
         may run the detector or SAM)."""
         start = time.perf_counter()
-        if not job.instances and not record["prompt_source"] and self.config.text:
+        if not job.instances and not record.prompt_source and self.config.text:
             job.instances = [Instance(id="0", text=self.config.text)]
-            record["prompt_source"] = "text"
+            record.prompt_source = "text"
         if any(i.text is not None and i.box is None for i in job.instances):
             grounded = ground_instances(
                 self.detector(), job.rgb, job.instances, self.config.text_detector()
             )
             job.instances = grounded.instances
-            record["text_detections"] = grounded.detections
-            record["warnings"] += grounded.warnings
-            record["timings"]["text"] = time.perf_counter() - start
-        elif not job.instances and not record["prompt_source"]:
+            record.text_detections = grounded.detections
+            record.warnings += grounded.warnings
+            record.timings["text"] = time.perf_counter() - start
+        elif not job.instances and not record.prompt_source:
             job.instances = self.auto.instances(job.rgb)
-            record["timings"]["auto"] = time.perf_counter() - start
-            record["prompt_source"] = f"auto-{self.config.auto}"
+            record.timings["auto"] = time.perf_counter() - start
+            record.prompt_source = f"auto-{self.config.auto}"
 
-    def write(self, item: ImageItem, job: Job, mattes: list[InstanceMatte], record: dict) -> dict:
+    def write(
+        self, item: ImageItem, job: Job, mattes: list[InstanceMatte], record: ImageRecord
+    ) -> ImageRecord:
         """Write the requested outputs, then the record (runs in the writer thread)."""
         start = time.perf_counter()
         config, layout, rel = self.config, self.layout, item.rel
@@ -200,9 +150,9 @@ class _Run:
             write_image(layout.mask(rel), mask.astype(np.uint8) * 255)
         if "cutout" in config.outputs or "composite" in config.outputs:
             outputs.update(self._write_cutout_and_composite(rel, job.rgb, alpha))
-        record["timings"]["write"] = time.perf_counter() - start
-        record.update(status="ok", outputs=outputs)
-        atomic_write_text(layout.record(rel), json.dumps(record, ensure_ascii=False))
+        record.timings["write"] = time.perf_counter() - start
+        record.status, record.outputs = Status.OK, outputs
+        atomic_write_text(layout.record(rel), record.to_json())
         return record
 
     def _write_cutout_and_composite(
@@ -240,7 +190,7 @@ def _describe_instances(instances: list[Instance], mattes: list[InstanceMatte]) 
 
 def _prefetch(
     pool: ThreadPoolExecutor, run: _Run, items: list[ImageItem], depth: int
-) -> Iterator[tuple[ImageItem, tuple[Job | None, dict]]]:
+) -> Iterator[tuple[ImageItem, tuple[Job | None, ImageRecord]]]:
     """Load images ahead of the model, at most `depth` in flight (bounded memory)."""
     pending: deque[tuple[ImageItem, Future]] = deque()
     queue = iter(items)
@@ -260,19 +210,19 @@ def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> l
     """Feed batches to the engine and hand the results to the writer."""
     config = run.config
     writes: list[Future] = []
-    batch: list[tuple[ImageItem, Job, dict]] = []
+    batch: list[tuple[ImageItem, Job, ImageRecord]] = []
 
     def flush() -> None:
         if not batch:
             return
         results = run.engine.run([job for _, job, _ in batch])
         for (item, job, record), result in zip(batch, results, strict=True):
-            record["timings"].update(job.timings)
+            record.timings.update(job.timings)
             if isinstance(result, Exception):
-                run.records.append(run.fail(record, result))
+                run.finish(run.fail(record, result))
                 continue
-            record["prompts"] = _describe_instances(job.instances, result)
-            record["warnings"] += [f"{m.warning}" for m in result if m.warning]
+            record.prompts = _describe_instances(job.instances, result)
+            record.warnings += [f"{m.warning}" for m in result if m.warning]
             writes.append(writer.submit(_write_safely, run, item, job, result, record))
         batch.clear()
 
@@ -282,37 +232,51 @@ def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> l
             if job is not None:
                 try:
                     run.complete_prompts(job, record)
-                except MamError as exc:
+                except Exception as exc:  # a fault in one image fails that image only
                     job = None
                     run.fail(record, exc)
             if job is None:
-                run.records.append(record)
-            elif not job.instances and record["prompt_source"] == "auto-none":
-                record.update(status="skipped", error="no prompt for this image (--auto none)")
-                run.records.append(record)
+                run.finish(record)
+            elif not job.instances and record.prompt_source == "auto-none":
+                record.status, record.error = Status.SKIPPED, "no prompt (--auto none)"
+                run.finish(record)
             elif not job.instances:
-                problem = f"no instance found ({record['prompt_source']})"
-                run.records.append(run.fail(record, InputError(item.path, problem)))
+                problem = f"no instance found ({record.prompt_source})"
+                run.finish(run.fail(record, InputError(item.path, problem)))
             else:
                 batch.append((item, job, record))
                 if len(batch) >= config.batch_size:
                     flush()
-            if config.fail_fast and any(r["status"] == "failed" for r in run.records):
+            if run.fatal or (
+                config.fail_fast and any(r.status == Status.FAILED for r in run.records)
+            ):
                 break
         flush()
     return writes
 
 
-def _write_safely(run: _Run, item: ImageItem, job: Job, mattes, record: dict) -> dict:
+# Errors of the output folder itself: the run stops (the next image would fail the same way).
+_RUN_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EFBIG}
+
+
+def _write_safely(
+    run: _Run, item: ImageItem, job: Job, mattes: list[InstanceMatte], record: ImageRecord
+) -> ImageRecord:
+    """Write one image's outputs; a fault fails the image, a full or read-only output
+    folder stops the run (`run.fatal`)."""
     try:
-        return run.write(item, job, mattes, record)
-    except MamError as exc:
-        return run.fail(record, exc)
+        run.write(item, job, mattes, record)
     except OSError as exc:
-        return run.fail(record, InputError(item.path, f"could not write outputs: {exc}"))
+        if exc.errno in _RUN_FAULTS:
+            run.fatal = OutputError(f"{run.config.out_dir}: cannot write outputs: {exc.strerror}")
+        run.fail(record, InputError(item.path, f"could not write outputs: {exc.strerror or exc}"))
+    except Exception as exc:  # a fault in one image fails that image only
+        run.fail(record, exc)
+    run.progress.image_done(record)
+    return record
 
 
-def _run_rank(config: MatteConfig) -> RunSummary:
+def _run_rank(config: MatteConfig, progress: Progress) -> RunSummary:
     """This rank's share of the run: under torchrun (or `--devices`) each rank takes a
     contiguous shard and rank 0 merges the manifests."""
     start = time.perf_counter()
@@ -328,17 +292,20 @@ def _run_rank(config: MatteConfig) -> RunSummary:
         items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
         unmatched = config.prompts.unmatched(items)
         items, refused = collisions(items)
-        run = _Run(config, engine, note)
+        run = _Run(config, engine, note, progress)
         mine = distributed.shard(items, rank)
+        refused_here = distributed.shard(refused, rank)
+        progress.started(len(mine) + len(refused_here), note)
         todo = []
         for item in mine:
-            done = run.previous(item)
+            done = run.resume.previous(item)
             if done is None:
                 todo.append(item)
             else:
-                run.records.append({**done, "status": "cached"})
-        for item, problem in distributed.shard(refused, rank):
-            run.records.append(run.fail(run.new_record(item), InputError(item.path, problem)))
+                done.status = Status.CACHED
+                run.finish(done)
+        for item, problem in refused_here:
+            run.finish(run.fail(run.new_record(item), InputError(item.path, problem)))
         with ThreadPoolExecutor(1, thread_name_prefix="mam-write") as writer:
             try:
                 writes = _process(run, todo, writer)
@@ -346,13 +313,18 @@ def _run_rank(config: MatteConfig) -> RunSummary:
             except BaseException:
                 writer.shutdown(wait=True, cancel_futures=True)
                 raise
-        run.records.sort(key=lambda record: record["rel"])
+        run.records.sort(key=lambda record: record.rel)
         manifest = distributed.rank_manifest(config.out_dir, rank)
-        distributed.write_manifest(manifest, run.records)
+        try:
+            distributed.write_manifest(manifest, [r.to_json() for r in run.records])
+        except OSError as exc:
+            raise OutputError(f"{manifest}: cannot write the manifest: {exc.strerror}") from None
+        if run.fatal:
+            raise run.fatal
         distributed.barrier(rank)
         if rank.world > 1 and rank.is_main:
             manifest = distributed.merge_manifests(config.out_dir, rank.world)
-            records = [json.loads(line) for line in manifest.read_text().splitlines()]
+            records = _read_manifest(manifest)
             return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)
         return RunSummary(
             run.records, note, time.perf_counter() - start, manifest, rank.is_main, unmatched
@@ -361,27 +333,34 @@ def _run_rank(config: MatteConfig) -> RunSummary:
         distributed.close_group()
 
 
+def _read_manifest(manifest: Path) -> list[ImageRecord]:
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    return [r for r in map(ImageRecord.from_json, lines) if r is not None]
+
+
 def _device_worker(config: MatteConfig, devices: list[str]) -> None:
     config.engine.device = devices[distributed.current_rank().rank]
-    _run_rank(config)
+    _run_rank(config, Progress())
 
 
-def run_matte(config: MatteConfig) -> RunSummary:
+def run_matte(config: MatteConfig, progress: Progress | None = None) -> RunSummary:
     """Matte every image of `config.inputs` into `config.out_dir`: what `mam matte` does.
 
     One process, or one worker process per device (`devices`/`gpus`), or this rank's
-    share under torchrun. Returns the summary; raises MamError for a usage problem.
+    share under torchrun. `progress` hears of every image as it finishes (the CLI's live
+    display). Returns the summary; raises MamError for a usage or output-folder problem.
     """
     config.validate()
+    progress = progress or Progress()
     devices = config.device_list()
     if len(devices) == 1:
         config.engine.device = devices[0]
-        return _run_rank(config)
+        return _run_rank(config, progress)
     start = time.perf_counter()
     distributed.spawn(len(devices), _device_worker, (config, devices))
     manifest = config.out_dir / "manifest.jsonl"
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    note = records[0]["engine"]["choice"] if records else "no images"
+    records = _read_manifest(manifest)
+    note = records[0].engine.get("choice", "") if records else "no images"
     items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
     unmatched = config.prompts.load(config.inputs).unmatched(items)
     return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)

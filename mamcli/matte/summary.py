@@ -6,24 +6,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mamcli.matte.record import ImageRecord, Status
+
 
 @dataclass
 class RunSummary:
     """What happened: per-image manifest lines, counts, the engine choice, the exit code."""
 
-    records: list[dict[str, Any]]
+    records: list[ImageRecord]
     engine_note: str
     elapsed: float
     manifest: Path | None
     is_main: bool = True
     unmatched_prompts: list[str] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
-        return sum(1 for record in self.records if record["status"] == status)
+    def count(self, status: str | Status) -> int:
+        return sum(1 for record in self.records if record.status == Status(status))
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [record for record in self.records if record["status"] == "failed"]
+    def failed(self) -> list[ImageRecord]:
+        return [record for record in self.records if record.status == Status.FAILED]
 
     @property
     def exit_code(self) -> int:
@@ -36,8 +38,18 @@ class RunSummary:
             "ok": self.count("ok"),
             "skipped": self.count("skipped"),
             "cached": self.count("cached"),
-            "failed": [{"input": r["input"], "error": r["error"]} for r in self.failed],
+            "failed": [{"input": r.input, "error": r.error} for r in self.failed],
             "seconds": round(self.elapsed, 3),
             "manifest": str(self.manifest) if self.manifest else None,
             "unmatched_prompts": self.unmatched_prompts,
         }
+
+
+class Progress:
+    """Hears of a run as it goes; the CLI's live display subclasses it. Does nothing."""
+
+    def started(self, total: int, engine_note: str) -> None:
+        """The run knows its images (this rank's share) and its engine."""
+
+    def image_done(self, record: ImageRecord) -> None:
+        """One image finished: ok, cached, skipped or failed (called from run threads)."""

@@ -121,8 +121,9 @@ def rank_manifest(out_dir: Path, rank: Rank) -> Path:
     return out_dir / name
 
 
-def write_manifest(path: Path, lines: Sequence[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+def write_manifest(path: Path, lines: Sequence[str]) -> None:
+    """Write JSON lines (one record each) atomically."""
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def merge_manifests(out_dir: Path, world: int) -> Path:
@@ -130,8 +131,13 @@ def merge_manifests(out_dir: Path, world: int) -> Path:
     lines = []
     for r in range(world):
         part = out_dir / f"manifest.rank{r}.jsonl"
-        lines += [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
-    lines.sort(key=lambda line: (line.get("rel", ""), line.get("input", "")))
+        lines += [line for line in part.read_text().splitlines() if line.strip()]
+
+    def key(line: str) -> tuple[str, str]:
+        record = json.loads(line)
+        return record.get("rel", ""), record.get("input", "")
+
+    lines.sort(key=key)
     target = out_dir / "manifest.jsonl"
     write_manifest(target, lines)
     for r in range(world):

@@ -145,6 +145,7 @@ def test_changed_prompts_and_checkpoints_are_recomputed_and_match_a_fresh_run(
     # an output option redoes everything
     maskguide = [*base_args, "--refine", "maskguide"]
     assert _counts(_mam(photos, "-o", out, "--boxes", boxes_b, *maskguide)) == (2, 0)
+    assert _counts(_mam(photos, "-o", out, "--boxes", boxes_b, *base_args)) == (2, 0)
     # the M2M checkpoint rewritten at the same path: redone, like a fresh run
     m2m = tmp_path / "m2m.pth"
     m2m.write_bytes(m2m_checkpoint.read_bytes())
