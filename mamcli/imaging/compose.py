@@ -17,6 +17,7 @@ from pymatting import estimate_foreground_ml
 
 from mamcli.engines.closed_form import row_strips, to_working, upsample_rows
 from mamcli.errors import InputError
+from mamcli.imaging.boxes import grow, mask_extent
 from mamcli.imaging.colours import parse_colour
 from mamcli.imaging.read import is_image_file, read_rgb
 
@@ -119,19 +120,13 @@ def composite(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray)
 
 
 def crop_box(alpha: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
-    """Half-open box (x0, y0, x1, y1) of the pixels with alpha > 0 (as uint8), grown by
-    `margin` pixels and clipped to the image; None for an empty alpha."""
+    """Box (x0, y0, x1, y1; x1/y1 exclusive) of the pixels with alpha > 0 (as uint8), grown
+    by `margin` pixels and clipped to the image; None for an empty alpha."""
     visible = alpha > 0 if alpha.dtype == np.uint8 else alpha >= 0.5 / 255
-    rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
-    if rows.size == 0:
+    extent = mask_extent(visible)
+    if extent is None:
         return None
-    h, w = alpha.shape[:2]
-    return (
-        max(0, int(cols[0]) - margin),
-        max(0, int(rows[0]) - margin),
-        min(w, int(cols[-1]) + 1 + margin),
-        min(h, int(rows[-1]) + 1 + margin),
-    )
+    return grow(extent, margin, alpha.shape[1], alpha.shape[0])
 
 
 def checkerboard(h: int, w: int, cell: int = 16) -> np.ndarray:

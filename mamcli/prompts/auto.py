@@ -65,7 +65,7 @@ class AutoPrompter:
         height, width = rgb.shape[:2]
         if self.generator is None:
             mx, my = width * SUBJECT_MARGIN, height * SUBJECT_MARGIN
-            return [Instance(id="subject", box=(mx, my, width - 1 - mx, height - 1 - my))]
+            return [Instance(id="subject", box=(mx, my, width - mx, height - my))]
         proposals = self.generator.generate(rgb)
         if self.strategy == "subject":
             scored = [(p, _subject_score(p, height, width)) for p in proposals]

@@ -17,6 +17,7 @@ import numpy as np
 
 from mamcli.errors import MamError
 from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
+from mamcli.imaging.boxes import protocol_box
 from mamcli.imaging.read import read_alpha
 from mamcli.runtime.atomic import atomic_write_text
 from mamcli.runtime.pool import parallel_map
@@ -26,13 +27,10 @@ SINGLE_ID = "0"
 
 
 def box_from_alpha(alpha: np.ndarray) -> list[int] | None:
-    """Inclusive [x0, y0, x1, y1] of the pixels with alpha > 127 (uint8); None when none."""
-    mask = alpha > BOX_THRESHOLD
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return [int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])]
+    """The protocol box of the pixels with alpha > 127 (uint8): inclusive [x0, y0, x1, y1]
+    (mamcli/imaging/boxes.py); None when there are none."""
+    box = protocol_box(alpha > BOX_THRESHOLD)
+    return None if box is None else list(box)
 
 
 def instance_prompt(instance_id: str, box: list[int], point: bool) -> dict[str, object]:

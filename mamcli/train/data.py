@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from mamcli.errors import InputError, MamError
+from mamcli.imaging.boxes import protocol_box
 from mamcli.imaging.compose import composite
 from mamcli.imaging.read import IMAGE_EXTENSIONS, read_alpha, read_rgb
 from mamcli.imaging.trimap import erosion_trimap as make_trimap
@@ -106,11 +107,10 @@ def split_holdout(samples: list[Sample], fraction: float, seed: int = 0) -> tupl
 
 
 def tight_box(alpha: np.ndarray) -> np.ndarray:
-    """[x0, y0, x1, y1] (inclusive pixel indices) of alpha > 0.5, else of the whole image."""
-    ys, xs = np.nonzero(alpha > 0.5)
-    if len(xs) == 0:
-        return np.array([0, 0, alpha.shape[1] - 1, alpha.shape[0] - 1], dtype=np.float32)
-    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+    """The protocol box (inclusive indices, mamcli/imaging/boxes.py) of alpha > 0.5, else
+    of the whole image."""
+    box = protocol_box(alpha > 0.5) or (0, 0, alpha.shape[1] - 1, alpha.shape[0] - 1)
+    return np.array(box, dtype=np.float32)
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
