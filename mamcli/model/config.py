@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from mamcli.options import Resume, int_list, option
 
 BACKBONES: tuple[str, ...] = ("vit_b", "vit_l", "vit_h", "vit_t")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "int8")
+# Float precisions train and infer; int8 (dynamically quantized linears) is inference-only.
+FLOAT_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = (*FLOAT_PRECISIONS, "int8")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
+TRAIN_PRECISION_CHOICES: tuple[str, ...] = ("auto", *FLOAT_PRECISIONS)
 REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mamcli.errors import MamError, UsageError
-from mamcli.model.config import BACKBONES, PRECISIONS
+from mamcli.model.config import BACKBONES, TRAIN_PRECISION_CHOICES
 
-PRECISION_CHOICES = ("auto", *PRECISIONS)
+PRECISION_CHOICES = TRAIN_PRECISION_CHOICES
 
 
 def meta(flags: str | tuple[str, ...], panel: str, help: str) -> dict[str, Any]:

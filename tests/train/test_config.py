@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mamcli.cli import app
 from mamcli.errors import UsageError
-from mamcli.model.api import PRECISIONS
+from mamcli.model.config import FLOAT_PRECISIONS
 from mamcli.model.sam import BACKBONES
 from mamcli.train.config import PRECISION_CHOICES, RootSpec, TrainConfig, default
 
@@ -20,7 +20,7 @@ def _config(**changes) -> TrainConfig:
 
 
 def test_precision_choices_are_the_inference_ones() -> None:
-    assert ("auto", *PRECISIONS) == PRECISION_CHOICES
+    assert ("auto", *FLOAT_PRECISIONS) == PRECISION_CHOICES
     for precision in PRECISION_CHOICES:
         assert _config(precision=precision).precision == precision
 
