@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,24 +23,15 @@ import numpy as np
 import torch
 from skimage import data as photos
 
-from mamcli.model.sam import SamConfig, build_sam
+from mamcli.model.sam import TINY_CONFIG, build_sam
 from mamcli.train.config import RootSpec, TrainConfig
 from mamcli.train.loop import train
 
 TRAIN_BACKGROUNDS = ("astronaut", "coffee", "rocket", "hubble_deep_field", "camera", "brick")
 VAL_BACKGROUNDS = ("chelsea", "immunohistochemistry", "coins", "gravel")
 TEXTURES = ("astronaut", "coffee", "rocket", "chelsea", "colorwheel", "retina", "moon", "grass")
-SMALL_SAM = SamConfig(
-    patch_size=16,
-    encoder_dim=64,
-    encoder_depth=2,
-    encoder_heads=2,
-    window_size=4,
-    global_attn_indexes=(1,),
-    decoder_depth=1,
-    decoder_mlp_dim=128,
-    iou_head_hidden_dim=64,
-)
+# The library's tiny test SAM, twice as wide: random weights, enough to learn from.
+SMALL_SAM = replace(TINY_CONFIG, encoder_dim=64, decoder_mlp_dim=128, iou_head_hidden_dim=64)
 
 
 def photo(name: str) -> np.ndarray:
