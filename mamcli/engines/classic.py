@@ -21,7 +21,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mamcli.engines.closed_form import alpha_from_working_mask, to_working
+from mamcli.engines.classic_trimap import (
+    adaptive_trimap,
+    distance_to_edge,
+    foreground_posterior,
+    mixture_fraction,
+    trimap_from_alpha,
+)
+from mamcli.engines.closed_form import guided_upsample, solve_alpha, to_working, trimap_from_mask
 from mamcli.errors import InputError
 from mamcli.results import Instance, InstanceMatte
 
@@ -35,15 +42,34 @@ class ClassicConfig:
     fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
     radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
     growth of the positive points' box, as a fraction of the long side, for points-only
-    prompts.
+    prompts; trimap: "adaptive" (unknown region follows the colour models' doubt, see
+    classic_trimap.py) or "fixed" (a `band` on every edge, the engine before issue #14);
+    solver: pymatting solver, one of closed_form.SOLVERS; iterations: solves, each after
+    the first on a trimap re-estimated from the alpha; band_max: widest adaptive unknown
+    region, as a fraction of the diagonal; narrow_px: unknown half-width on every edge
+    (adaptive); confidence: colour-model posterior a known pixel needs (adaptive);
+    mix_window: radius (px) of the neighbourhood tested for mixed colours (adaptive);
+    regrow_px: how far each re-estimated trimap's unknown
+    region reaches beyond the previous alpha's soft pixels; blend_tolerance: colour
+    distance (levels) within which a pixel counts as a blend of a foreground and a
+    background colour, and is unknown near the edge (0: off).
     """
 
-    working_size: int = 1024
+    working_size: int = 512
     grabcut_iters: int = 5
     band: float = 0.01
     min_band_px: int = 2
     seed_radius: float = 0.005
     point_margin: float = 0.15
+    trimap: str = "adaptive"
+    solver: str = "cf"
+    iterations: int = 3
+    band_max: float = 0.07
+    narrow_px: int = 2
+    confidence: float = 0.9
+    mix_window: int = 3
+    regrow_px: int = 5
+    blend_tolerance: float = 12.0
 
 
 @dataclass
@@ -80,17 +106,48 @@ class ClassicEngine:
 
     def _matte(self, rgb: np.ndarray, small: np.ndarray, prompt: _Prompt) -> InstanceMatte:
         cfg = self.config
-        mask_small = grabcut(small, prompt, cfg)
         h, w = rgb.shape[:2]
-        if not mask_small.any():
+        diag = math.hypot(*small.shape[:2])
+        mask, fgd_model, bgd_model = grabcut_models(small, prompt, cfg)
+        if not mask.any():
             empty = np.zeros((h, w), np.float32)
             warning = "GrabCut found no foreground for this prompt; the alpha is empty"
             return InstanceMatte(alpha=empty, mask=empty > 0, score=1.0, warning=warning)
-        alpha = alpha_from_working_mask(rgb, small, mask_small, cfg.band, cfg.min_band_px)
-        mask = mask_small
-        if mask.shape != (h, w):
-            mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
+        alpha_small = matte_working(small, mask, fgd_model, bgd_model, cfg, diag)
+        if mask.shape == (h, w):
+            return InstanceMatte(alpha=alpha_small, mask=mask, score=1.0)
+        alpha = guided_upsample(alpha_small, small, rgb)
+        mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
         return InstanceMatte(alpha=alpha, mask=mask, score=1.0)
+
+
+def matte_working(
+    rgb: np.ndarray, mask: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray,
+    cfg: ClassicConfig, diag: float,
+) -> np.ndarray:  # fmt: skip
+    """Alpha (float32) of a working-resolution image region from its GrabCut result.
+
+    Band widths are fractions of `diag`, the diagonal of the whole working image.
+    """
+    wide = max(cfg.narrow_px, round(cfg.band_max * diag))
+    if cfg.trimap == "fixed":
+        trimap = trimap_from_mask(mask, max(cfg.min_band_px, round(cfg.band * diag)))
+    elif cfg.trimap == "adaptive":
+        posterior = foreground_posterior(rgb, fgd_model, bgd_model)
+        blend = None
+        if cfg.blend_tolerance > 0:
+            blend = mixture_fraction(rgb, fgd_model, bgd_model, cfg.blend_tolerance)
+        trimap = adaptive_trimap(
+            mask, posterior, cfg.narrow_px, wide, cfg.confidence, cfg.mix_window, blend
+        )
+    else:
+        raise ValueError(f"unknown trimap {cfg.trimap!r}: expected 'adaptive' or 'fixed'")
+    alpha = solve_alpha(rgb, trimap, cfg.solver)
+    limit = distance_to_edge(mask) <= wide
+    for _ in range(cfg.iterations - 1):
+        trimap = trimap_from_alpha(alpha, limit, cfg.regrow_px)
+        alpha = solve_alpha(rgb, trimap, cfg.solver)
+    return alpha
 
 
 def _validate(
@@ -138,6 +195,13 @@ def _validate(
 
 def grabcut(small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig) -> np.ndarray:
     """GrabCut foreground (bool) at the working resolution, seeded as the module says."""
+    return grabcut_models(small, prompt, cfg)[0]
+
+
+def grabcut_models(
+    small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GrabCut foreground (bool) and its foreground and background colour models."""
     h, w = small.shape[:2]
     if prompt.box is not None:
         mask = np.full((h, w), cv2.GC_BGD, np.uint8)
@@ -154,17 +218,17 @@ def grabcut(small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig) -> np.ndarra
     for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
         cv2.circle(mask, (x, y), radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
     background = (mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)
+    bgd_model = np.zeros((1, 65), np.float64)
+    fgd_model = np.zeros((1, 65), np.float64)
     if background.all():  # background seeds cover everything the prompt offered
-        return np.zeros((h, w), bool)
+        return np.zeros((h, w), bool), fgd_model, bgd_model
     if not background.any():  # a box over the whole frame: assume its rim is background
         rim = np.ones((h, w), bool)
         rim[1:-1, 1:-1] = False
         mask[rim & (mask == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
-    bgd_model = np.zeros((1, 65), np.float64)
-    fgd_model = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG
     cv2.grabCut(
         np.ascontiguousarray(small), mask, None, bgd_model, fgd_model,
         cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK,
     )  # fmt: skip
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), fgd_model, bgd_model
