@@ -1,8 +1,10 @@
 """The weight-free classic engine: GrabCut segmentation + closed-form matting.
 
-For each instance: the prompt seeds OpenCV's GrabCut at a working resolution, the mask's
-edge becomes a trimap, and closed-form matting (Levin et al.) solves the soft alpha in
-that band (see mamcli/engines/closed_form.py). No network weights are needed.
+For each instance: the prompt seeds OpenCV's GrabCut at a working resolution; around the
+mask's edge, a trimap whose unknown region follows the doubt of GrabCut's colour models
+(mamcli/engines/classic_trimap.py) is solved by closed-form matting (Levin et al., see
+mamcli/engines/closed_form.py), then re-estimated from the alpha and solved again. No
+network weights are needed.
 
 GrabCut initialisation (one rule for every prompt kind; see docs/classic.md):
 - box: outside the box is background, inside is probable foreground, exactly as

@@ -16,8 +16,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mamcli.engines.closed_form import trimap_from_mask
-
 COMPONENTS = 5
 """Mixture components per model in OpenCV's GrabCut."""
 
@@ -128,8 +126,3 @@ def trimap_from_alpha(
     trimap = np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
     trimap[unknown] = 128
     return trimap
-
-
-def fixed_trimap(mask: np.ndarray, band_px: int) -> np.ndarray:
-    """The fixed band of the engine before the adaptive trimap (same for every edge)."""
-    return trimap_from_mask(mask, band_px)
