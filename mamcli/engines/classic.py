@@ -1,8 +1,10 @@
 """The weight-free classic engine: GrabCut segmentation + closed-form matting.
 
-For each instance: the prompt seeds OpenCV's GrabCut at a working resolution, the mask's
-edge becomes a trimap, and closed-form matting (Levin et al.) solves the soft alpha in
-that band (see mamcli/engines/closed_form.py). No network weights are needed.
+For each instance: the prompt seeds OpenCV's GrabCut at a working resolution; around the
+mask's edge, a trimap whose unknown region follows the doubt of GrabCut's colour models
+(mamcli/engines/classic_trimap.py) is solved by closed-form matting (Levin et al., see
+mamcli/engines/closed_form.py), then re-estimated from the alpha and solved again. No
+network weights are needed.
 
 GrabCut initialisation (one rule for every prompt kind; see docs/classic.md):
 - box: outside the box is background, inside is probable foreground, exactly as
@@ -21,15 +23,24 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mamcli.engines.closed_form import alpha_from_working_mask, to_working
+from mamcli.engines.classic_trimap import (
+    adaptive_trimap,
+    distance_to_edge,
+    foreground_posterior,
+    mixture_fraction,
+    trimap_from_alpha,
+)
+from mamcli.engines.closed_form import guided_upsample, solve_alpha, to_working
 from mamcli.engines.config import ClassicConfig
 from mamcli.errors import InputError
+from mamcli.imaging.trimap import trimap_from_mask
 from mamcli.results import Instance, InstanceMatte
 
 
 @dataclass
 class _Prompt:
-    """An instance's prompt validated and mapped to working pixels (inclusive box)."""
+    """An instance's prompt mapped to working pixels: box is GrabCut's inclusive pixel
+    rectangle (x0, y0, last x, last y), converted from mam's exclusive box."""
 
     box: tuple[int, int, int, int] | None
     points: list[tuple[int, int]]
@@ -61,17 +72,48 @@ class ClassicEngine:
 
     def _matte(self, rgb: np.ndarray, small: np.ndarray, prompt: _Prompt) -> InstanceMatte:
         cfg = self.config
-        mask_small = grabcut(small, prompt, cfg)
         h, w = rgb.shape[:2]
-        if not mask_small.any():
+        diag = math.hypot(*small.shape[:2])
+        mask, fgd_model, bgd_model = grabcut_models(small, prompt, cfg)
+        if not mask.any():
             empty = np.zeros((h, w), np.float32)
             warning = "GrabCut found no foreground for this prompt; the alpha is empty"
             return InstanceMatte(alpha=empty, mask=empty > 0, score=1.0, warning=warning)
-        alpha = alpha_from_working_mask(rgb, small, mask_small, cfg.band, cfg.min_band_px)
-        mask = mask_small
-        if mask.shape != (h, w):
-            mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
+        alpha_small = matte_working(small, mask, fgd_model, bgd_model, cfg, diag)
+        if mask.shape == (h, w):
+            return InstanceMatte(alpha=alpha_small, mask=mask, score=1.0)
+        alpha = guided_upsample(alpha_small, small, rgb)
+        mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
         return InstanceMatte(alpha=alpha, mask=mask, score=1.0)
+
+
+def matte_working(
+    rgb: np.ndarray, mask: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray,
+    cfg: ClassicConfig, diag: float,
+) -> np.ndarray:  # fmt: skip
+    """Alpha (float32) of a working-resolution image region from its GrabCut result.
+
+    Band widths are fractions of `diag`, the diagonal of the whole working image.
+    """
+    wide = max(cfg.narrow_px, round(cfg.band_max * diag))
+    if cfg.trimap == "fixed":
+        trimap = trimap_from_mask(mask, max(cfg.min_band_px, round(cfg.band * diag)))
+    elif cfg.trimap == "adaptive":
+        posterior = foreground_posterior(rgb, fgd_model, bgd_model)
+        blend = None
+        if cfg.blend_tolerance > 0:
+            blend = mixture_fraction(rgb, fgd_model, bgd_model, cfg.blend_tolerance)
+        trimap = adaptive_trimap(
+            mask, posterior, cfg.narrow_px, wide, cfg.confidence, cfg.mix_window, blend
+        )
+    else:
+        raise ValueError(f"unknown trimap {cfg.trimap!r}: expected 'adaptive' or 'fixed'")
+    alpha = solve_alpha(rgb, trimap, cfg.solver)
+    limit = distance_to_edge(mask) <= wide
+    for _ in range(cfg.iterations - 1):
+        trimap = trimap_from_alpha(alpha, limit, cfg.regrow_px)
+        alpha = solve_alpha(rgb, trimap, cfg.solver)
+    return alpha
 
 
 def _validate(
@@ -81,6 +123,7 @@ def _validate(
     h, w = shape
     sx, sy = scale
     name = f"instance {inst.id!r}: " if inst.id is not None else ""
+    working = (round(w * sx), round(h * sy))  # the working image's width and height
     box = None
     if inst.box is not None:
         values = list(inst.box)
@@ -89,14 +132,16 @@ def _validate(
         x0, y0, x1, y1 = (float(v) for v in values)
         if x1 <= x0 or y1 <= y0:
             raise InputError(source, f"{name}degenerate box {values}: needs x1 > x0 and y1 > y0")
-        if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
             raise InputError(source, f"{name}box {values} lies outside the image ({w} x {h})")
-        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(w - 1.0, x1), min(h - 1.0, y1)
+        # mam's box convention (exclusive corners, mamcli/imaging/boxes.py) -> the working
+        # image's inclusive pixel rectangle GrabCut takes
+        x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
         box = (
             math.floor(x0 * sx),
             math.floor(y0 * sy),
-            max(math.floor(x0 * sx), math.ceil((x1 + 1) * sx) - 1),
-            max(math.floor(y0 * sy), math.ceil((y1 + 1) * sy) - 1),
+            max(math.floor(x0 * sx), min(math.ceil(x1 * sx), working[0]) - 1),
+            max(math.floor(y0 * sy), min(math.ceil(y1 * sy), working[1]) - 1),
         )
     if len(inst.points) != len(inst.point_labels):
         raise InputError(
@@ -106,9 +151,9 @@ def _validate(
     for (px, py), label in zip(inst.points, inst.point_labels, strict=True):
         if label not in (0, 1):
             raise InputError(source, f"{name}point label {label} is not 0 or 1")
-        if not (0 <= px <= w - 1 and 0 <= py <= h - 1):
+        if not (0 <= px <= w and 0 <= py <= h):
             raise InputError(source, f"{name}point ({px}, {py}) lies outside the image ({w} x {h})")
-        points.append((int(px * sx), int(py * sy)))
+        points.append((min(int(px * sx), working[0] - 1), min(int(py * sy), working[1] - 1)))
     labels = [int(v) for v in inst.point_labels]
     if box is None and 1 not in labels:
         raise InputError(
@@ -119,6 +164,13 @@ def _validate(
 
 def grabcut(small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig) -> np.ndarray:
     """GrabCut foreground (bool) at the working resolution, seeded as the module says."""
+    return grabcut_models(small, prompt, cfg)[0]
+
+
+def grabcut_models(
+    small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GrabCut foreground (bool) and its foreground and background colour models."""
     h, w = small.shape[:2]
     if prompt.box is not None:
         mask = np.full((h, w), cv2.GC_BGD, np.uint8)
@@ -135,17 +187,17 @@ def grabcut(small: np.ndarray, prompt: _Prompt, cfg: ClassicConfig) -> np.ndarra
     for (x, y), label in zip(prompt.points, prompt.labels, strict=True):
         cv2.circle(mask, (x, y), radius, cv2.GC_FGD if label else cv2.GC_BGD, -1)
     background = (mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)
+    bgd_model = np.zeros((1, 65), np.float64)
+    fgd_model = np.zeros((1, 65), np.float64)
     if background.all():  # background seeds cover everything the prompt offered
-        return np.zeros((h, w), bool)
+        return np.zeros((h, w), bool), fgd_model, bgd_model
     if not background.any():  # a box over the whole frame: assume its rim is background
         rim = np.ones((h, w), bool)
         rim[1:-1, 1:-1] = False
         mask[rim & (mask == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
-    bgd_model = np.zeros((1, 65), np.float64)
-    fgd_model = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG
     cv2.grabCut(
         np.ascontiguousarray(small), mask, None, bgd_model, fgd_model,
         cfg.grabcut_iters, cv2.GC_INIT_WITH_MASK,
     )  # fmt: skip
-    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), fgd_model, bgd_model

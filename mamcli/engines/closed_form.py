@@ -16,7 +16,17 @@ import math
 
 import cv2
 import numpy as np
-from pymatting import estimate_alpha_cf, ichol, jacobi
+from pymatting import (
+    estimate_alpha_cf,
+    estimate_alpha_knn,
+    estimate_alpha_lbdm,
+    estimate_alpha_rw,
+    estimate_alpha_sm,
+    ichol,
+    jacobi,
+)
+
+from mamcli.imaging.trimap import trimap_from_mask
 
 STRIP_PIXELS = 4_000_000
 """Pixels per row strip in full-resolution passes (bounds temporary memory)."""
@@ -62,22 +72,12 @@ def band_pixels(shape: tuple[int, ...], band: float, min_px: int = 2) -> int:
     return max(min_px, round(band * math.hypot(shape[0], shape[1])))
 
 
-def trimap_from_mask(mask: np.ndarray, band_px: int) -> np.ndarray:
-    """uint8 trimap (0 background, 128 unknown, 255 foreground) from a bool mask.
-
-    Pixels within `band_px` of the mask boundary (on either side) are unknown.
-    """
-    m = mask.astype(np.uint8)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
-    grown = cv2.dilate(m, kernel, borderType=cv2.BORDER_REPLICATE)
-    shrunk = cv2.erode(m, kernel, borderType=cv2.BORDER_REPLICATE)
-    trimap = np.where(grown > 0, 128, 0).astype(np.uint8)
-    trimap[shrunk > 0] = 255
-    return trimap
+SOLVERS = ("cf", "knn", "lbdm", "rw", "sm")
+"""pymatting's alpha solvers: closed-form, KNN, learning-based, random-walk, shared."""
 
 
-def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-    """Closed-form alpha (pymatting's estimate_alpha_cf) for a uint8 image and trimap.
+def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.ndarray:
+    """Alpha of a uint8 image and trimap with one of pymatting's SOLVERS.
 
     Only the bounding box of the unknown pixels (plus the Laplacian's window margin) is
     solved; everything else is taken from the trimap. Returns float32 H x W in [0, 1].
@@ -91,8 +91,24 @@ def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     x0, x1 = max(0, xs.min() - margin), min(trimap.shape[1], xs.max() + margin + 1)
     image = rgb[y0:y1, x0:x1].astype(np.float64) / 255.0
     tri = trimap[y0:y1, x0:x1].astype(np.float64) / 255.0
-    alpha[y0:y1, x0:x1] = estimate_alpha_cf(image, tri, preconditioner=_preconditioner)
+    if solver == "sm":
+        with contextlib.redirect_stdout(io.StringIO()):
+            solved = estimate_alpha_sm(image, tri)
+    else:
+        estimate = {
+            "cf": estimate_alpha_cf,
+            "knn": estimate_alpha_knn,
+            "lbdm": estimate_alpha_lbdm,
+            "rw": estimate_alpha_rw,
+        }[solver]
+        solved = estimate(image, tri, preconditioner=_preconditioner)
+    alpha[y0:y1, x0:x1] = np.clip(solved, 0, 1)
     return alpha
+
+
+def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
+    """Closed-form alpha (pymatting's estimate_alpha_cf) for a uint8 image and trimap."""
+    return solve_alpha(rgb, trimap, "cf")
 
 
 def _preconditioner(matrix):

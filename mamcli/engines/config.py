@@ -38,15 +38,34 @@ class ClassicConfig:
     fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
     radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
     growth of the positive points' box, as a fraction of the long side, for points-only
-    prompts.
+    prompts; trimap: "adaptive" (unknown region follows the colour models' doubt, see
+    classic_trimap.py) or "fixed" (a `band` on every edge, the engine before issue #14);
+    solver: pymatting solver, one of closed_form.SOLVERS; iterations: solves, each after
+    the first on a trimap re-estimated from the alpha; band_max: widest adaptive unknown
+    region, as a fraction of the diagonal; narrow_px: unknown half-width on every edge
+    (adaptive); confidence: colour-model posterior a known pixel needs (adaptive);
+    mix_window: radius (px) of the neighbourhood tested for mixed colours (adaptive);
+    regrow_px: how far each re-estimated trimap's unknown
+    region reaches beyond the previous alpha's soft pixels; blend_tolerance: colour
+    distance (levels) within which a pixel counts as a blend of a foreground and a
+    background colour, and is unknown near the edge (0: off).
     """
 
-    working_size: int = 1024
+    working_size: int = 512
     grabcut_iters: int = 5
     band: float = 0.01
     min_band_px: int = 2
     seed_radius: float = 0.005
     point_margin: float = 0.15
+    trimap: str = "adaptive"
+    solver: str = "cf"
+    iterations: int = 3
+    band_max: float = 0.07
+    narrow_px: int = 2
+    confidence: float = 0.9
+    mix_window: int = 3
+    regrow_px: int = 5
+    blend_tolerance: float = 12.0
 
 
 def _device_ok(value: str) -> str | None:

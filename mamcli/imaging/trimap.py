@@ -39,3 +39,17 @@ def erosion_trimap(alpha: np.ndarray, width: int) -> np.ndarray:
     trimap[fg > 0] = 255
     trimap[bg > 0] = 0
     return trimap
+
+
+def trimap_from_mask(mask: np.ndarray, band_px: int) -> np.ndarray:
+    """uint8 trimap (0 background, 128 unknown, 255 foreground) from a bool mask.
+
+    Pixels within `band_px` of the mask boundary (on either side) are unknown.
+    """
+    m = mask.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
+    grown = cv2.dilate(m, kernel, borderType=cv2.BORDER_REPLICATE)
+    shrunk = cv2.erode(m, kernel, borderType=cv2.BORDER_REPLICATE)
+    trimap = np.where(grown > 0, 128, 0).astype(np.uint8)
+    trimap[shrunk > 0] = 255
+    return trimap

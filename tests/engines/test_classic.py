@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from mamcli.engines.classic import ClassicConfig, ClassicEngine
-from mamcli.engines.closed_form import refine_mask_cf, trimap_from_mask
+from mamcli.engines.closed_form import refine_mask_cf
 from mamcli.errors import InputError
+from mamcli.imaging.trimap import trimap_from_mask
 from mamcli.results import Instance
 
 H, W = 240, 320
