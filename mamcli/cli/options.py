@@ -50,32 +50,42 @@ def _default_text(value: Any) -> Any:
     return value
 
 
+def _field_default(item: dataclasses.Field) -> Any:
+    """A field's default; `...` for a required one."""
+    if item.default is not dataclasses.MISSING:
+        return item.default
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return ...
+
+
 def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
     """Every CLI-visible declared field of `config_type`, nested configs included."""
     params: list[Param] = []
     hints = typing.get_type_hints(config_type)
-    defaults = config_type()
     for item in declared_fields(config_type):
         meta = item.metadata
         if meta.get("resume") == Resume.GROUP:
-            params += config_params(type(getattr(defaults, item.name)), (*path, item.name))
+            params += config_params(type(_field_default(item)), (*path, item.name))
             continue
         if not meta.get("cli", True):
             continue
-        default = getattr(defaults, item.name)
+        default = _field_default(item)
         parse = meta.get("parse")
-        hint = str if parse else _cli_type(hints[item.name])
+        hint = _cli_type(hints[item.name])
+        if parse is not None:  # the flag takes text (each text, for a repeatable flag)
+            hint = list[str] if typing.get_origin(hint) is list else str
         flag = flag_of(item)
         names = [flag] if hint is not bool else [f"{flag}/--no-{flag[2:]}"]
         if meta.get("short"):
             names.append(meta["short"])
         option = typer.Option(
-            ... if meta.get("required") else _default_text(default),
+            ... if meta.get("required") else (_default_text(default) if parse else default),
             *names,
             help=_help(item),
             rich_help_panel=meta.get("panel"),
             metavar=meta.get("metavar"),
-            show_default=default not in (None, False),
+            show_default=default not in (None, False, [], ...),
         )
         name = "__".join((*path, item.name))
         parameter = inspect.Parameter(
@@ -90,9 +100,12 @@ def build_config(config_type: type, params: list[Param], values: dict[str, Any],
     tree: dict[str, Any] = dict(extra)
     for param in params:
         value = values[param.name]
-        if param.parse is not None and isinstance(value, str):
+        if param.parse is not None:
             try:
-                value = param.parse(value)
+                if isinstance(value, str):
+                    value = param.parse(value)
+                elif isinstance(value, (list, tuple)):
+                    value = [param.parse(v) if isinstance(v, str) else v for v in value]
             except UsageError as error:
                 raise UsageError(f"{param.parameter.default.param_decls[0]}: {error}") from None
         node = tree
@@ -103,14 +116,13 @@ def build_config(config_type: type, params: list[Param], values: dict[str, Any],
 
 
 def _instantiate(config_type: type, tree: dict[str, Any]) -> Any:
-    defaults = config_type()
     kwargs = {}
     for item in declared_fields(config_type):
         if item.name not in tree:
             continue
         value = tree[item.name]
         if item.metadata.get("resume") == Resume.GROUP:
-            value = _instantiate(type(getattr(defaults, item.name)), value)
+            value = _instantiate(type(_field_default(item)), value)
         kwargs[item.name] = value
     return config_type(**kwargs)
 

@@ -1,26 +1,18 @@
 """`mam train`: parse the flags into a `TrainConfig`, run it, show progress and the result.
 
-Every option's flag, default, help line and help panel come from its `TrainConfig` field
-(mamcli/train/config.py); this module declares none of them again.
+Every option's flag, default, help line, panel and check come from its `TrainConfig`
+field (mamcli/train/config.py), through the same generator as `mam matte`'s.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
 
-from mamcli.train.config import TrainConfig, config_field, default
-
-
-def _option(name: str) -> Any:
-    """The typer option of TrainConfig field `name`."""
-    meta = config_field(name).metadata
-    return typer.Option(
-        default(name), *meta["flags"], help=meta["help"], rich_help_panel=meta["panel"]
-    )
+from mamcli.cli.options import build_config, config_params, with_params
+from mamcli.train.config import TrainConfig
 
 
 class _Progress:
@@ -55,68 +47,13 @@ class _Progress:
             self.bar.stop()
 
 
-def command(
-    data_root: list[str] = _option("data_roots"),
-    backgrounds: Path | None = _option("backgrounds"),
-    val_root: list[Path] = _option("val_roots"),
-    val_split: float = _option("val_split"),
-    crop_size: int | None = _option("crop_size"),
-    augment: bool = _option("augment"),
-    sam_checkpoint: Path = _option("sam_checkpoint"),
-    model: str = _option("model"),
-    steps: int = _option("steps"),
-    warmup_steps: int = _option("warmup_steps"),
-    batch_size: int = _option("batch_size"),
-    lr: float = _option("lr"),
-    betas: tuple[float, float] = _option("betas"),
-    seed: int = _option("seed"),
-    device: str = _option("device"),
-    precision: str = _option("precision"),
-    workers: int = _option("num_workers"),
-    out_dir: Path = _option("out_dir"),
-    checkpoint_every: int = _option("checkpoint_every"),
-    val_every: int = _option("val_every"),
-    log_every: int = _option("log_every"),
-    resume: bool = _option("resume"),
-) -> None:
-    """Train the Mask-to-Matte refiner on a frozen SAM; run under torchrun for several
-    GPUs or nodes.
+TRAIN_PARAMS = config_params(TrainConfig)
 
-    Examples:
 
-    mam train --data-root data/am2k --sam-checkpoint sam_vit_b.pth -o runs/m2m
-
-    mam train --data-root data/am2k --data-root data/d646:0.5 --precision bf16 ...
-
-    torchrun --nproc-per-node 8 -m mamcli train ... -o runs/m2m --resume
-    """
-    from mamcli.train.config import RootSpec
+def _command(**values: Any) -> None:
     from mamcli.train.loop import LAST, train
 
-    config = TrainConfig(
-        data_roots=[RootSpec.parse(text) for text in data_root],
-        sam_checkpoint=sam_checkpoint,
-        out_dir=out_dir,
-        model=model,
-        backgrounds=backgrounds,
-        val_roots=val_root,
-        val_split=val_split,
-        crop_size=crop_size,
-        augment=augment,
-        steps=steps,
-        warmup_steps=warmup_steps,
-        batch_size=batch_size,
-        lr=lr,
-        betas=betas,
-        seed=seed,
-        device=device,
-        precision=precision,
-        num_workers=workers,
-        checkpoint_every=checkpoint_every,
-        val_every=val_every,
-        log_every=log_every,
-        resume=resume,
-    )
+    config = build_config(TrainConfig, TRAIN_PARAMS, values)
     progress = _Progress(config.log_every)
     try:
         summary = train(config, on_step=progress)
@@ -131,3 +68,17 @@ def command(
             f"SAM mask only {summary.baseline_sad:.3f})"
         )
     typer.echo(summary.out_dir / LAST)
+
+
+command = with_params(_command, TRAIN_PARAMS, [])
+command.__doc__ = """Train the Mask-to-Matte refiner on a frozen SAM; run under torchrun for several
+    GPUs or nodes.
+
+    Examples:
+
+    mam train --data-root data/am2k --sam-checkpoint sam_vit_b.pth -o runs/m2m
+
+    mam train --data-root data/am2k --data-root data/d646:0.5 --precision bf16 ...
+
+    torchrun --nproc-per-node 8 -m mamcli train ... -o runs/m2m --resume
+"""

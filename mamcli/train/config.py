@@ -1,26 +1,38 @@
 """`TrainConfig`: the one declaration of every `mam train` option.
 
-Each field carries its default, its flag(s), its help line and its help panel (metadata);
-`__post_init__` validates it with one line naming the flag. The CLI builds its options
-from these fields, so nothing is declared twice.
+Each field is declared with `mamcli.options.option` (default, flag, help, panel, choices,
+check), like `mam matte`'s; the CLI flags and their validation are generated from it
+(mamcli/cli/options.py), so nothing is declared twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mamcli.errors import MamError, UsageError
+from mamcli.errors import MamError
 from mamcli.model.config import BACKBONES, TRAIN_PRECISION_CHOICES
+from mamcli.options import Resume, at_least, option, validate
 
 PRECISION_CHOICES = TRAIN_PRECISION_CHOICES
+_RUN = Resume.RUN  # training has no resume fingerprint: every option is a run option
 
 
-def meta(flags: str | tuple[str, ...], panel: str, help: str) -> dict[str, Any]:
-    """A field's CLI side: its flag(s), help panel and help line."""
-    flags = (flags,) if isinstance(flags, str) else flags
-    return {"flags": flags, "panel": panel, "help": help}
+def _fraction(value: float) -> str | None:
+    return None if 0 <= value < 1 else f"must be in [0, 1), got {value}"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+def _betas(value: tuple[float, ...]) -> str | None:
+    return None if all(0 <= b < 1 for b in value) else f"each must be in [0, 1), got {value}"
+
+
+def _some(value: list[Any]) -> str | None:
+    return None if value else "give at least one"
 
 
 @dataclass(frozen=True)
@@ -49,126 +61,114 @@ class RootSpec:
 class TrainConfig:
     """Everything a run needs; the defaults are the Matting Anything paper's recipe."""
 
-    data_roots: list[RootSpec] = field(
-        metadata=meta(
-            "--data-root", "Data", "Data folder (fg/+alpha/ or image/+alpha/), DIR or DIR:WEIGHT."
-        )
+    data_roots: list[RootSpec] = option(
+        flag="--data-root",
+        parse=RootSpec.parse,
+        check=_some,
+        panel="Data",
+        resume=_RUN,
+        metavar="DIR[:WEIGHT]",
+        required=True,
+        help="Data folder (fg/+alpha/ or image/+alpha/), DIR or DIR:WEIGHT; repeatable.",
     )
-    sam_checkpoint: Path = field(metadata=meta("--sam-checkpoint", "Model", "Frozen SAM weights."))
-    out_dir: Path = field(
-        metadata=meta(("-o", "--output"), "Output", "Run folder (checkpoints, log).")
+    sam_checkpoint: Path = option(
+        resume=_RUN, panel="Model", metavar="FILE", required=True, help="Frozen SAM weights."
     )
-    model: str = field(
-        default="vit_b", metadata=meta("--model", "Model", f"SAM backbone: {', '.join(BACKBONES)}.")
+    out_dir: Path = option(
+        flag="--output",
+        short="-o",
+        resume=_RUN,
+        panel="Output",
+        metavar="DIR",
+        required=True,
+        help="Run folder (checkpoints, log).",
     )
-    backgrounds: Path | None = field(
-        default=None,
-        metadata=meta("--backgrounds", "Data", "Backgrounds for fg/ roots (default: ROOT/bg)."),
+    model: str = option(
+        "vit_b", choices=BACKBONES, resume=_RUN, panel="Model", help="SAM backbone."
     )
-    val_roots: list[Path] = field(
-        default_factory=list,
-        metadata=meta("--val-root", "Data", "Validation folder(s); default: hold out --val-split."),
+    backgrounds: Path | None = option(
+        None,
+        resume=_RUN,
+        panel="Data",
+        metavar="DIR",
+        help="Backgrounds for fg/ roots (default: ROOT/bg).",
     )
-    val_split: float = field(
-        default=0.1, metadata=meta("--val-split", "Data", "Fraction held out per root, in [0, 1).")
+    val_roots: list[Path] = option(
+        factory=list,
+        flag="--val-root",
+        resume=_RUN,
+        panel="Data",
+        metavar="DIR",
+        help="Validation folder(s); default: hold out --val-split.",
     )
-    crop_size: int | None = field(
-        default=None,
-        metadata=meta(
-            "--crop-size", "Data", "Crop side before resizing to SAM's size (default: SAM's size)."
-        ),
+    val_split: float = option(
+        0.1, check=_fraction, resume=_RUN, panel="Data", help="Fraction held out per root."
     )
-    augment: bool = field(
-        default=True,
-        metadata=meta("--augment/--no-augment", "Data", "Random affine, colour jitter, flip."),
+    crop_size: int | None = option(
+        None,
+        check=at_least(16),
+        resume=_RUN,
+        panel="Data",
+        help="Crop side before resizing to SAM's size (default: SAM's size).",
     )
-    steps: int = field(
-        default=20_000, metadata=meta("--steps", "Schedule", "Total optimiser steps.")
+    augment: bool = option(
+        True, resume=_RUN, panel="Data", help="Random affine, colour jitter, flip."
     )
-    warmup_steps: int = field(
-        default=4_000, metadata=meta("--warmup-steps", "Schedule", "Linear lr warm-up steps.")
+    steps: int = option(
+        20_000, check=at_least(1), resume=_RUN, panel="Schedule", help="Total optimiser steps."
     )
-    batch_size: int = field(
-        default=10, metadata=meta("--batch-size", "Schedule", "Crops per step per process.")
+    warmup_steps: int = option(
+        4_000, check=at_least(0), resume=_RUN, panel="Schedule", help="Linear lr warm-up steps."
     )
-    lr: float = field(default=1e-3, metadata=meta("--lr", "Schedule", "Peak learning rate (Adam)."))
-    betas: tuple[float, float] = field(
-        default=(0.5, 0.999), metadata=meta("--betas", "Schedule", "Adam betas.")
+    batch_size: int = option(
+        10, check=at_least(1), resume=_RUN, panel="Schedule", help="Crops per step per process."
     )
-    seed: int = field(default=0, metadata=meta("--seed", "Schedule", "Random seed."))
-    device: str = field(
-        default="auto", metadata=meta("--device", "Performance", "auto, cpu, cuda, cuda:N, mps.")
+    lr: float = option(
+        1e-3, check=_positive, resume=_RUN, panel="Schedule", help="Peak learning rate (Adam)."
     )
-    precision: str = field(
-        default="auto",
-        metadata=meta(
-            "--precision",
-            "Performance",
-            f"{', '.join(PRECISION_CHOICES)}: autocast of SAM and M2M, as in `mam matte` "
-            "(auto: bf16 where the device runs it fast, else fp32).",
-        ),
+    betas: tuple[float, float] = option(
+        (0.5, 0.999), check=_betas, resume=_RUN, panel="Schedule", help="Adam betas."
     )
-    num_workers: int = field(
-        default=4, metadata=meta("--workers", "Performance", "Data-loading worker processes.")
+    seed: int = option(0, resume=_RUN, panel="Schedule", help="Random seed.")
+    device: str = option(
+        "auto", resume=_RUN, panel="Performance", help="auto, cpu, cuda, cuda:N, mps."
     )
-    checkpoint_every: int = field(
-        default=1_000, metadata=meta("--checkpoint-every", "Output", "Steps per checkpoint.")
+    precision: str = option(
+        "auto",
+        choices=PRECISION_CHOICES,
+        resume=_RUN,
+        panel="Performance",
+        help="Autocast of SAM and M2M, as in `mam matte` (auto: bf16 where the device runs it "
+        "fast, else fp32).",
     )
-    val_every: int = field(
-        default=1_000, metadata=meta("--val-every", "Output", "Steps per validation.")
+    num_workers: int = option(
+        4,
+        flag="--workers",
+        check=at_least(0),
+        resume=_RUN,
+        panel="Performance",
+        help="Data-loading worker processes.",
     )
-    log_every: int = field(
-        default=10, metadata=meta("--log-every", "Output", "Steps per log row (and progress line).")
+    checkpoint_every: int = option(
+        1_000, check=at_least(1), resume=_RUN, panel="Output", help="Steps per checkpoint."
     )
-    resume: bool = field(
-        default=False, metadata=meta("--resume", "Output", "Continue the run in the output folder.")
+    val_every: int = option(
+        1_000, check=at_least(1), resume=_RUN, panel="Output", help="Steps per validation."
+    )
+    log_every: int = option(
+        10,
+        check=at_least(1),
+        resume=_RUN,
+        panel="Output",
+        help="Steps per log row (and progress line).",
+    )
+    resume: bool = option(
+        False, resume=_RUN, panel="Output", help="Continue the run in the output folder."
     )
 
     def __post_init__(self) -> None:
-        self.data_roots = list(self.data_roots)
+        self.data_roots = [RootSpec.parse(r) if isinstance(r, str) else r for r in self.data_roots]
         self.val_roots = [Path(p) for p in self.val_roots]
         self.sam_checkpoint, self.out_dir = Path(self.sam_checkpoint), Path(self.out_dir)
-        checks = [
-            ("data_roots", bool(self.data_roots), "give at least one"),
-            ("model", self.model in BACKBONES, f"choose one of {', '.join(BACKBONES)}"),
-            (
-                "precision",
-                self.precision in PRECISION_CHOICES,
-                f"choose one of {', '.join(PRECISION_CHOICES)}",
-            ),
-            ("val_split", 0 <= self.val_split < 1, "must be in [0, 1)"),
-            ("crop_size", self.crop_size is None or self.crop_size >= 16, "must be >= 16"),
-            ("steps", self.steps >= 1, "must be >= 1"),
-            ("warmup_steps", self.warmup_steps >= 0, "must be >= 0"),
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("lr", self.lr > 0, "must be > 0"),
-            ("betas", all(0 <= b < 1 for b in self.betas), "each must be in [0, 1)"),
-            ("num_workers", self.num_workers >= 0, "must be >= 0"),
-            ("checkpoint_every", self.checkpoint_every >= 1, "must be >= 1"),
-            ("val_every", self.val_every >= 1, "must be >= 1"),
-            ("log_every", self.log_every >= 1, "must be >= 1"),
-        ]
-        for name, ok, problem in checks:
-            if not ok:
-                value = getattr(self, name)
-                raise UsageError(f"{flag(name)} {value!r}: {problem}")
-
-
-def config_field(name: str) -> Field:
-    """The dataclass field of option `name`."""
-    return next(f for f in fields(TrainConfig) if f.name == name)
-
-
-def flag(name: str) -> str:
-    """The long flag of option `name` (for messages): "--batch-size"."""
-    return config_field(name).metadata["flags"][-1].split("/")[0]
-
-
-def default(name: str) -> Any:
-    """The default of option `name`; `...` (required) when it has none."""
-    spec = config_field(name)
-    if spec.default is not MISSING:
-        return spec.default
-    if spec.default_factory is not MISSING:
-        return spec.default_factory()
-    return ...
+        self.betas = tuple(self.betas)
+        validate(self)
