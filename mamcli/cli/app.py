@@ -8,7 +8,7 @@ from typer.core import TyperGroup
 from mamcli import __version__
 from mamcli.cli import eval as eval_cli
 from mamcli.cli import matte, prompts, train, weights
-from mamcli.cli.common import fail
+from mamcli.cli.common import MamCommand, fail, plain_labels
 from mamcli.errors import INTERRUPTED, MamError
 
 
@@ -20,9 +20,12 @@ class MamGroup(TyperGroup):
             return super().invoke(ctx)
         except MamError as error:
             fail(error)
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+        except KeyboardInterrupt as interrupt:  # a verb may say how far it got
+            typer.echo(f"mam: {interrupt}" if str(interrupt) else "mam: interrupted", err=True)
             raise typer.Exit(INTERRUPTED) from None
+
+    def get_params(self, ctx):  # type: ignore[no-untyped-def]
+        return plain_labels(super().get_params(ctx))
 
 
 app = typer.Typer(
@@ -30,7 +33,7 @@ app = typer.Typer(
     cls=MamGroup,
     help="Batch image matting with Matting Anything (SAM + Mask-to-Matte).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -50,7 +53,7 @@ def _root(
     """Cut out people, animals and objects with soft alpha mattes, in batch."""
 
 
-app.command("matte")(matte.command)
+app.command("matte", cls=MamCommand)(matte.command)
 app.command("eval")(eval_cli.command)
 app.command("train")(train.command)
 app.add_typer(weights.app, name="weights")

@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -36,12 +37,28 @@ def _cli_type(hint: Any) -> Any:
     return hint
 
 
+# The help panels of a command, in this order (options of other panels come after).
+PANELS = ("Inputs", "Prompts", "Engine", "Outputs", "Performance", "Run")
+
+
 def _help(item: dataclasses.Field) -> str:
     text = item.metadata["help"]
     choices = choices_of(item)
-    if choices:
+    if choices and item.metadata.get("metavar"):  # else the metavar lists them
         text += f" One of: {', '.join(choices)}."
     return text.replace("[", r"\[")
+
+
+def _metavar(item: dataclasses.Field, hint: Any) -> str:
+    """What help shows for the option's value: no `<bool>`/`<str>` type labels."""
+    if item.metadata.get("metavar"):
+        return item.metadata["metavar"]
+    choices = choices_of(item)
+    if choices:
+        return "|".join(choices)
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    labels = {bool: "", int: "N", float: "X"}
+    return labels.get(base, "PATH" if base is Path else "TEXT")
 
 
 def _default_text(value: Any) -> Any:
@@ -76,7 +93,8 @@ def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
         if parse is not None:  # the flag takes text (each text, for a repeatable flag)
             hint = list[str] if typing.get_origin(hint) is list else str
         flag = flag_of(item)
-        names = [flag] if hint is not bool else [f"{flag}/--no-{flag[2:]}"]
+        # An off-by-default switch is just --flag; an on-by-default one also has --no-flag.
+        names = [f"{flag}/--no-{flag[2:]}"] if hint is bool and default else [flag]
         if meta.get("short"):
             names.append(meta["short"])
         option = typer.Option(
@@ -84,7 +102,7 @@ def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
             *names,
             help=_help(item),
             rich_help_panel=meta.get("panel"),
-            metavar=meta.get("metavar"),
+            metavar=_metavar(item, hint),
             show_default=default not in (None, False, [], ...),
         )
         name = "__".join((*path, item.name))
@@ -93,6 +111,16 @@ def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
         )
         params.append(Param(name, (*path, item.name), parameter, parse))
     return params
+
+
+def ordered(params: list[Param]) -> list[Param]:
+    """`params` sorted by help panel (`PANELS` order), declaration order within a panel."""
+
+    def rank(param: Param) -> int:
+        panel = param.parameter.default.rich_help_panel
+        return PANELS.index(panel) if panel in PANELS else len(PANELS)
+
+    return sorted(params, key=rank)
 
 
 def build_config(config_type: type, params: list[Param], values: dict[str, Any], **extra: Any):

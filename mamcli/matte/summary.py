@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ class RunSummary:
     manifest: Path | None
     is_main: bool = True
     unmatched_prompts: list[str] = field(default_factory=list)
+    engine: str | None = None  # "mam" or "classic"; read from the records when not given
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            names = [r.engine.get("engine") for r in self.records if r.engine.get("engine")]
+            self.engine = names[0] if names else None
 
     def count(self, status: str | Status) -> int:
         return sum(1 for record in self.records if record.status == Status(status))
@@ -31,9 +38,15 @@ class RunSummary:
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
+    def prompt_sources(self) -> dict[str, int]:
+        """Images per prompt source kind (the part of `prompt_source` before ':'), most first."""
+        kinds = Counter(r.prompt_source.split(":")[0] for r in self.records if r.prompt_source)
+        return dict(kinds.most_common())
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "engine": self.engine_note,
+            "engine": self.engine,
+            "engine_note": self.engine_note,
             "images": len(self.records),
             "ok": self.count("ok"),
             "skipped": self.count("skipped"),
@@ -42,7 +55,16 @@ class RunSummary:
             "seconds": round(self.elapsed, 3),
             "manifest": str(self.manifest) if self.manifest else None,
             "unmatched_prompts": self.unmatched_prompts,
+            "prompt_sources": self.prompt_sources(),
         }
+
+
+def engine_name(requested: str, note: str) -> str:
+    """The engine a run uses, from the --engine asked for and the engine builder's note:
+    `auto` uses MAM when its weights are found (note "weights found"), else classic."""
+    if requested != "auto":
+        return requested
+    return "mam" if note == "weights found" else "classic"
 
 
 class Progress:
