@@ -25,7 +25,7 @@ from rich.progress import Progress as Bar
 from rich.text import Text
 
 from mamcli.matte.record import ImageRecord, Status
-from mamcli.matte.summary import Progress, engine_name
+from mamcli.matte.summary import Progress
 
 # Plain (non-terminal) output prints a count line each time this share of the run is done.
 PLAIN_STEP = 0.1
@@ -51,13 +51,12 @@ def stderr_console() -> Console:
 
 
 class LiveDisplay(Progress):
-    """Progress of a `mam matte` run; `requested` is the --engine asked for."""
+    """Progress of a `mam matte` run on stderr (thread-safe)."""
 
-    def __init__(self, verbosity: Verbosity, requested: str, console: Console | None = None):
+    def __init__(self, verbosity: Verbosity, console: Console | None = None):
         self.verbosity = verbosity
-        self.requested = requested
         self.console = console or stderr_console()
-        self.engine = requested
+        self.engine = ""
         self.total = 0
         self.done = 0
         self._lock = threading.Lock()
@@ -66,10 +65,10 @@ class LiveDisplay(Progress):
         self._next_plain = 0
         self._start = time.perf_counter()
 
-    def started(self, total: int, engine_note: str) -> None:
+    def started(self, total: int, engine: str, engine_note: str) -> None:
         with self._lock:
             self.total, self.done = total, 0
-            self.engine = engine_name(self.requested, engine_note)
+            self.engine = engine
             self._start = time.perf_counter()
             self._next_plain = self._plain_step()
             if self.verbosity >= Verbosity.NORMAL:

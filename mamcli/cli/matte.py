@@ -196,7 +196,7 @@ def _matte_stdio(config: MatteConfig, report: Reporting, display: LiveDisplay) -
 def _command(inputs: list[Path], **values: Any) -> None:
     config = build_config(MatteConfig, MATTE_PARAMS, values, inputs=inputs)
     report = build_config(Reporting, REPORT_PARAMS, values)
-    display = LiveDisplay(report.verbosity(), config.engine.engine)
+    display = LiveDisplay(report.verbosity())
     stdin, stdout = config.inputs == [STDIO], config.out_dir == STDIO
     if stdin != stdout:
         raise UsageError("- (stdin) and -o - (stdout) go together: mam matte - -o - < in > out")

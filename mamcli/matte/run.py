@@ -295,7 +295,7 @@ def _run_rank(config: MatteConfig, progress: Progress) -> RunSummary:
         run = _Run(config, engine, note, progress)
         mine = distributed.shard(items, rank)
         refused_here = distributed.shard(refused, rank)
-        progress.started(len(mine) + len(refused_here), note)
+        progress.started(len(mine) + len(refused_here), engine.name, note)
         todo = []
         for item in mine:
             done = run.resume.previous(item)
@@ -325,9 +325,17 @@ def _run_rank(config: MatteConfig, progress: Progress) -> RunSummary:
         if rank.world > 1 and rank.is_main:
             manifest = distributed.merge_manifests(config.out_dir, rank.world)
             records = _read_manifest(manifest)
-            return RunSummary(records, note, time.perf_counter() - start, manifest, True, unmatched)
+            return RunSummary(
+                records, note, time.perf_counter() - start, manifest, True, unmatched, engine.name
+            )
         return RunSummary(
-            run.records, note, time.perf_counter() - start, manifest, rank.is_main, unmatched
+            run.records,
+            note,
+            time.perf_counter() - start,
+            manifest,
+            rank.is_main,
+            unmatched,
+            engine.name,
         )
     finally:
         distributed.close_group()

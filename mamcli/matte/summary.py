@@ -59,19 +59,12 @@ class RunSummary:
         }
 
 
-def engine_name(requested: str, note: str) -> str:
-    """The engine a run uses, from the --engine asked for and the engine builder's note:
-    `auto` uses MAM when its weights are found (note "weights found"), else classic."""
-    if requested != "auto":
-        return requested
-    return "mam" if note == "weights found" else "classic"
-
-
 class Progress:
     """Hears of a run as it goes; the CLI's live display subclasses it. Does nothing."""
 
-    def started(self, total: int, engine_note: str) -> None:
-        """The run knows its images (this rank's share) and its engine."""
+    def started(self, total: int, engine: str, engine_note: str) -> None:
+        """The run knows its images (this rank's share) and its engine: its name ("mam",
+        "classic") and why it was chosen."""
 
     def image_done(self, record: ImageRecord) -> None:
         """One image finished: ok, cached, skipped or failed (called from run threads)."""

@@ -14,12 +14,12 @@ from mamcli.matte.record import ImageRecord, Status
 def _display(verbosity: Verbosity) -> tuple[LiveDisplay, io.StringIO]:
     out = io.StringIO()
     console = Console(file=out, highlight=False, soft_wrap=True, force_terminal=False)
-    return LiveDisplay(verbosity, "auto", console), out
+    return LiveDisplay(verbosity, console), out
 
 
 def test_image_done_from_many_threads_counts_every_image() -> None:
     display, out = _display(Verbosity.VERBOSE)
-    display.started(800, "no SAM or M2M weights; to use MAM: ...")
+    display.started(800, "classic", "no SAM or M2M weights; to use MAM: ...")
     go = threading.Barrier(8)
 
     def worker(n: int) -> None:
@@ -42,7 +42,7 @@ def test_image_done_from_many_threads_counts_every_image() -> None:
 
 def test_interrupted_note_counts_finished_images() -> None:
     display, _ = _display(Verbosity.QUIET)
-    display.started(20, "weights found")
+    display.started(20, "mam", "weights found")
     for i in range(7):
         display.image_done(ImageRecord(input=str(i), rel=f"{i}.png", status=Status.OK))
     assert display.engine == "mam"
@@ -54,7 +54,7 @@ def test_interrupted_note_counts_finished_images() -> None:
 
 def test_quiet_prints_failures_only() -> None:
     display, out = _display(Verbosity.QUIET)
-    display.started(2, "asked for")
+    display.started(2, "mam", "asked for")
     display.image_done(ImageRecord(input="a", rel="a.png", status=Status.OK))
     display.image_done(ImageRecord(input="b", rel="b.png").fail("b.png: [red]bad[/] data"))
     assert out.getvalue() == "failed b.png: [red]bad[/] data\n"
