@@ -126,3 +126,19 @@ def test_unknown_trimap_kind_is_an_error(hard_scene):
     rgb, _ = hard_scene
     with pytest.raises(ValueError, match="unknown trimap"):
         ClassicEngine(ClassicConfig(trimap="wide")).predict(rgb, [Instance(box=(66, 46, 214, 174))])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="not built yet: GrabCut takes a transparent object as opaque",
+)
+def test_semi_transparent_disc_is_not_opaque():
+    """A uniform disc of alpha 0.45 over the textured background: its interior must come
+    out clearly transparent (the issue's glass case)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    gt = 0.45 * np.clip(70 - np.hypot(x - 140, y - 110) + 0.5, 0, 1)
+    rgb = compose(gt, (215, 235, 250), np.random.default_rng(3))
+    [matte] = ClassicEngine().predict(rgb, [Instance(box=(68, 38, 213, 183))])
+    inside = np.hypot(x - 140, y - 110) < 60
+    assert matte.alpha[inside].mean() < 0.85
