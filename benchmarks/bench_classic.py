@@ -9,9 +9,9 @@ FOLDER/<stem>.json ({"instances": [...]}): the layout of samples/ and of the dev
 that benchmarks/devset.py builds. Every variant is a ClassicConfig; "old" reproduces the
 engine before issue #14 (fixed trimap band, one closed-form solve), "box" is the box
 filled with 1 (no engine). Prints per variant: mean SAD (/1000), MSE (x1e3), Grad
-(/1000) over the whole image (Deep Image Matting definitions, mamcli.metrics.matting),
-seconds per image (after a warm-up call that compiles pymatting's numba kernels; its
-time is printed), and mean SAD relative to "old".
+(/1000) over the whole image (Deep Image Matting definitions, mamcli.eval.metrics),
+seconds per image, wall and process CPU time (after a warm-up call that compiles
+pymatting's numba kernels; its time is printed), and mean SAD relative to "old".
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from mamcli.metrics.matting import matting_errors, to_report_units
 
 from mamcli.engines.classic import ClassicConfig, ClassicEngine
+from mamcli.eval.metrics import matting_errors, to_report_units
 from mamcli.results import Instance
 
 OLD = ClassicConfig(working_size=1024, trimap="fixed", solver="cf", iterations=1)
@@ -88,19 +88,21 @@ def box_alpha(shape: tuple[int, int], instances: list[Instance]) -> list[np.ndar
 
 def run_variant(config: ClassicConfig | None, items: list) -> dict[str, object]:
     """Mean metrics (report units) and seconds per image of one variant over `items`."""
-    rows, seconds, per_image = [], 0.0, {}
+    rows, seconds, cpu, per_image = [], 0.0, 0.0, {}
     for name, rgb, gt, instances in items:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if config is None:
             alphas = box_alpha(gt.shape, instances)
         else:
             alphas = [m.alpha for m in ClassicEngine(config).predict(rgb, instances)]
         seconds += time.perf_counter() - start
+        cpu += time.process_time() - cpu_start
         errors = to_report_units(matting_errors(union(alphas), gt, {"all": None})["all"])
         rows.append(errors)
         per_image[name] = round(errors["sad"], 2)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("sad", "mse", "grad")}
-    return {**mean, "s_per_image": seconds / len(items), "per_image": per_image}
+    n = len(items)
+    return {**mean, "s_per_image": seconds / n, "cpu_per_image": cpu / n, "per_image": per_image}
 
 
 def warm_up() -> float:
@@ -133,12 +135,13 @@ def main() -> None:
         if args.json:
             continue
         print(f"\n{folder} ({len(items)} images)")
-        print(f"{'variant':14} {'SAD':>7} {'MSE':>7} {'Grad':>7} {'s/img':>6} {'vs old':>7}")
+        head = ("SAD", "MSE", "Grad", "s/img", "cpu", "vs old")
+        print(f"{'variant':14}" + "".join(f" {h:>7}" for h in head))
         base = results.get("old", {}).get("sad")
         for n, r in results.items():
             ratio = f"{r['sad'] / base:7.2f}" if base else "      -"
             print(f"{n:14} {r['sad']:7.2f} {r['mse']:7.2f} {r['grad']:7.2f} "
-                  f"{r['s_per_image']:6.2f} {ratio}")  # fmt: skip
+                  f"{r['s_per_image']:6.2f} {r['cpu_per_image']:6.2f} {ratio}")  # fmt: skip
         if args.per_image:
             for n, r in results.items():
                 print(n, r["per_image"])

@@ -96,20 +96,22 @@ def matte_working(
     Band widths are fractions of `diag`, the diagonal of the whole working image.
     """
     wide = max(cfg.narrow_px, round(cfg.band_max * diag))
+    dist = distance_to_edge(mask)
     if cfg.trimap == "fixed":
         trimap = trimap_from_mask(mask, max(cfg.min_band_px, round(cfg.band * diag)))
     elif cfg.trimap == "adaptive":
-        posterior = foreground_posterior(rgb, fgd_model, bgd_model)
+        near = dist <= wide + cfg.mix_window
+        posterior = foreground_posterior(rgb, fgd_model, bgd_model, near)
         blend = None
         if cfg.blend_tolerance > 0:
-            blend = mixture_fraction(rgb, fgd_model, bgd_model, cfg.blend_tolerance)
+            blend = mixture_fraction(rgb, fgd_model, bgd_model, cfg.blend_tolerance, near)
         trimap = adaptive_trimap(
             mask, posterior, cfg.narrow_px, wide, cfg.confidence, cfg.mix_window, blend
         )
     else:
         raise ValueError(f"unknown trimap {cfg.trimap!r}: expected 'adaptive' or 'fixed'")
     alpha = solve_alpha(rgb, trimap, cfg.solver)
-    limit = distance_to_edge(mask) <= wide
+    limit = dist <= wide
     for _ in range(cfg.iterations - 1):
         trimap = trimap_from_alpha(alpha, limit, cfg.regrow_px)
         alpha = solve_alpha(rgb, trimap, cfg.solver)

@@ -39,38 +39,49 @@ def gmm_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return best
 
 
-def foreground_posterior(rgb: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray):
-    """P(foreground | colour) per pixel (float32 H x W) from GrabCut's two models."""
-    pixels = rgb.reshape(-1, 3)
+def foreground_posterior(
+    rgb: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray, where: np.ndarray | None = None
+) -> np.ndarray:
+    """P(foreground | colour) per pixel (float32 H x W) from GrabCut's two models; only
+    computed where the bool `where` is set (0.5 elsewhere)."""
+    pick = np.ones(rgb.shape[:2], bool) if where is None else where
+    pixels = rgb[pick]
     ratio = gmm_log_likelihood(fgd_model, pixels) - gmm_log_likelihood(bgd_model, pixels)
-    ratio = np.clip(ratio, -30, 30)
-    return (1 / (1 + np.exp(-ratio))).reshape(rgb.shape[:2]).astype(np.float32)
+    out = np.full(rgb.shape[:2], 0.5, np.float32)
+    out[pick] = 1 / (1 + np.exp(-np.clip(ratio, -30, 30)))
+    return out
 
 
 def mixture_fraction(
-    rgb: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray, tolerance: float
-) -> np.ndarray:
+    rgb: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray, tolerance: float,
+    where: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Per pixel, the foreground fraction t of the closest blend t F + (1 - t) B of a
     foreground and a background component mean; -1 where no blend comes within
-    `tolerance` (colour levels). A strand or blurred pixel is such a blend."""
-    means_f = model_means(fgd_model)
-    means_b = model_means(bgd_model)
-    x = rgb.reshape(-1, 3).astype(np.float32)
-    best_d = np.full(len(x), np.float32(tolerance))
+    `tolerance` (colour levels) or outside the bool `where`. A strand or blurred pixel is
+    such a blend."""
+    pick = np.ones(rgb.shape[:2], bool) if where is None else where
+    x = rgb[pick].astype(np.float32)
+    best_d2 = np.full(len(x), np.float32(tolerance) ** 2)
     best_t = np.full(len(x), -1.0, np.float32)
-    for f in means_f:
-        for b in means_b:
-            axis = (f - b).astype(np.float32)
+    sq = np.einsum("ni,ni->n", x, x)
+    for f in model_means(fgd_model).astype(np.float32):
+        for b in model_means(bgd_model).astype(np.float32):
+            axis = f - b
             span = float(axis @ axis)
             if span < 1:
                 continue
-            rel = x - b.astype(np.float32)
-            t = np.clip(rel @ axis / span, 0, 1)
-            d = np.linalg.norm(rel - t[:, None] * axis, axis=1)
-            closer = d < best_d
-            best_d[closer] = d[closer]
+            # |x - b|^2 and (x - b) . axis from x . b and x . axis: two mat-vecs per pair
+            proj = x @ axis - float(b @ axis)
+            rel2 = sq - 2 * (x @ b) + float(b @ b)
+            t = np.clip(proj / span, 0, 1)
+            d2 = rel2 - 2 * t * proj + t * t * span
+            closer = d2 < best_d2
+            best_d2[closer] = d2[closer]
             best_t[closer] = t[closer]
-    return best_t.reshape(rgb.shape[:2])
+    out = np.full(rgb.shape[:2], -1.0, np.float32)
+    out[pick] = best_t
+    return out
 
 
 def model_means(model: np.ndarray) -> np.ndarray:
