@@ -119,7 +119,11 @@ def _mam_instance(entry: Any, where: Where, warnings: list[str]) -> Instance:
 def _instance_id(value: Any, where: Where) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise where.error(f"id: expected a string or an integer, got {json.dumps(value)}")
-    return str(value)
+    text = str(value)
+    if not text or text.startswith(".") or "/" in text or "\\" in text or "\0" in text:
+        # the id names a file (alpha/<image>/<id>.png): it must stay one file name
+        raise where.error(f"id: {json.dumps(text)} cannot name a file (no '/', '\\', leading '.')")
+    return text
 
 
 def _box(value: Any, where: Where) -> tuple[float, float, float, float]:
