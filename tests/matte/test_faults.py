@@ -268,3 +268,57 @@ def test_earlier_outputs_inside_the_input_tree_are_never_inputs(tmp_path: Path) 
         cv2.imread(str(tmp_path / "other/alpha/a.png")),
         cv2.imread(str(folder / "out1/alpha/a.png")),
     )
+
+
+@pytest.fixture()
+def mam_args(tiny_sam_checkpoint: Path, m2m_checkpoint: Path) -> list[str]:
+    return [
+        "--engine", "mam", "--model", "vit_b", "--device", "cpu", "--precision", "fp32",
+        "--sam-checkpoint", str(tiny_sam_checkpoint), "--m2m-checkpoint", str(m2m_checkpoint),
+        "--outputs", "alpha,mask",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["classic", "mam"])
+def test_odd_images_matte_or_fail_with_one_line(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(np.full((1, 1, 3), 128, np.uint8)).save(folder / "one.png")
+    Image.fromarray(synthetic_photo(1, 200)).save(folder / "wide.png")
+    cv2.imwrite(
+        str(folder / "grey16.png"), (np.arange(60 * 80).reshape(60, 80) * 13).astype(np.uint16)
+    )
+    pages = [Image.fromarray(synthetic_photo(60, 80, seed=s)) for s in range(3)]
+    pages[0].save(folder / "pages.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(folder / "anim.gif", save_all=True, append_images=pages[1:])  # not an input
+    (folder / "[bold red]EVIL.png").write_text("not an image")
+    boxes = {"one.png": [[0, 0, 1, 1]], "wide.png": [[0, 0, 200, 1]]}
+    boxes |= {name: [[5, 5, 70, 50]] for name in ("grey16.png", "pages.tif", "[bold red]EVIL.png")}
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    args = CLASSIC if engine == "classic" else request.getfixturevalue("mam_args")
+    out = tmp_path / "out"
+    result = _mam(str(folder), "-o", str(out), "--boxes", str(tmp_path / "boxes.json"), *args)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{folder}/[bold red]EVIL.png: not an image file" in result.stdout + result.stderr
+    records = {r["rel"]: r for r in _manifest(out)}
+    assert sorted(records) == [
+        "[bold red]EVIL.png",
+        "grey16.png",
+        "one.png",
+        "pages.tif",
+        "wide.png",
+    ]
+    for rel in ("one.png", "wide.png"):  # mattes, or fails with one line naming the file
+        record = records[rel]
+        assert record["status"] == "ok" or record["error"].startswith(f"{folder / rel}: ")
+        if record["status"] == "ok":
+            shape = cv2.imread(record["outputs"]["alpha"], cv2.IMREAD_UNCHANGED).shape
+            assert shape == tuple(reversed(record["size"]))
+    for rel in ("grey16.png", "pages.tif"):
+        assert records[rel]["status"] == "ok", records[rel]["error"]
+    assert records["pages.tif"]["notes"] == ["multi-frame file: using the first of 3 frames"]
+    _whole_files(out)
+    gif = _mam(str(folder / "anim.gif"), "-o", str(tmp_path / "gif"), *CLASSIC)
+    assert gif.returncode == 2 and "not a supported image type" in _one_line(gif.stderr)
