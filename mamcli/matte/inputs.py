@@ -40,6 +40,8 @@ def find_images(
             if given.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise InputError(given, f"not a supported image type ({extension_list()})")
             found = [ImageItem(given, given.parent, PurePosixPath(given.name))]
+        elif given.exists():
+            raise InputError(given, "not a regular file or folder (a pipe, socket or device)")
         else:
             raise InputError(given, "no such file or folder")
         for item in found:

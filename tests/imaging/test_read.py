@@ -413,3 +413,9 @@ def test_find_images_skips_earlier_output_folders_and_does_not_follow_folder_lin
     (tmp_path / "in" / "out1" / ".mam" / "output").write_text("")
     (tmp_path / "in" / "loop").symlink_to(".", target_is_directory=True)
     assert [str(i.rel) for i in find_images([tmp_path / "in"])] == ["a.png"]
+
+
+def test_find_images_names_a_pipe_given_directly(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.png")
+    with pytest.raises(InputError, match="not a regular file or folder"):
+        find_images([tmp_path / "x.png"])
