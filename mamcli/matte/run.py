@@ -314,7 +314,8 @@ def _run_images(
     items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
     unmatched = config.prompts.unmatched(items)
     names, refused = output_names(items)
-    items = [item for item in items if item not in {i for i, _ in refused}]
+    refused_items = {item for item, _ in refused}
+    items = [item for item in items if item not in refused_items]
     run = _Run(config, engine, note, progress)
     run.layout.names.update(names)
     mine = distributed.shard(items, rank)
