@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import struct
 import threading
 import zlib
@@ -159,15 +160,20 @@ def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _check_file(path: Path) -> None:
+    """A regular, non-empty file (symlinks followed); a FIFO or device is never opened, so
+    reading it cannot block."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
-        raise InputError(path, "no such file") from None
+        problem = "broken symbolic link" if path.is_symlink() else "no such file"
+        raise InputError(path, problem) from None
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise InputError(path, "is a folder, not an image file")
-    if size == 0:
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(path, "not a regular file (a pipe, socket or device)")
+    if info.st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from mamcli.errors import InputError
 from mamcli.imaging.read import IMAGE_EXTENSIONS, extension_list
+from mamcli.imaging.write import OUTPUT_MARKER
 from mamcli.results import ImageItem
 
 
@@ -20,9 +22,11 @@ def find_images(
 
     Folders yield files with a known image extension (case-insensitive) whose path
     relative to the folder matches `glob` (see `glob_matches`); hidden files and folders
-    (name starting with '.') and anything inside `exclude` (e.g. the output folder) are
-    skipped, and folder symlinks are not followed. A file named directly is always taken
-    if its extension is an image one. The same file reached twice is listed once.
+    (name starting with '.'), output folders of earlier runs and anything inside `exclude`
+    (e.g. the output folder) are skipped; file symlinks are followed (a broken or looping
+    one fails as that image), folder symlinks are not (no endless walk). A file named
+    directly is always taken if its extension is an image one. The same file reached twice
+    is listed once.
     Sorted by (rel, root) so runs are reproducible.
     """
     excluded = [Path(p).resolve() for p in exclude]
@@ -36,10 +40,12 @@ def find_images(
             if given.suffix.lower() not in IMAGE_EXTENSIONS:
                 raise InputError(given, f"not a supported image type ({extension_list()})")
             found = [ImageItem(given, given.parent, PurePosixPath(given.name))]
+        elif given.exists():
+            raise InputError(given, "not a regular file or folder (a pipe, socket or device)")
         else:
             raise InputError(given, "no such file or folder")
         for item in found:
-            key = item.path.resolve()
+            key = Path(os.path.realpath(item.path))  # never raises on a symlink loop
             if key not in seen:
                 seen.add(key)
                 items.append(item)
@@ -61,10 +67,12 @@ IGNORE_MARKER = ".mamignore"
 
 
 def _skipped_folder(folder: Path, excluded: list[Path]) -> bool:
-    """Hidden folders, excluded ones and those holding a `.mamignore` file are not searched."""
+    """Hidden folders, excluded ones, those holding a `.mamignore` file and output folders
+    of earlier runs (holding `.mam/output`) are not searched."""
     return (
         folder.name.startswith(".")
         or (folder / IGNORE_MARKER).exists()
+        or (folder / OUTPUT_MARKER).is_file()
         or _inside(folder, excluded)
     )
 
@@ -87,7 +95,7 @@ def _scan_folder(root: Path, glob: str | None, excluded: list[Path]) -> list[Ima
 
 
 def _inside(path: Path, excluded: list[Path]) -> bool:
-    resolved = path.resolve()
+    resolved = Path(os.path.realpath(path))
     return any(resolved == ex or ex in resolved.parents for ex in excluded)
 
 
@@ -114,15 +122,65 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
-def collisions(items: list[ImageItem]) -> tuple[list[ImageItem], list[tuple[ImageItem, str]]]:
-    """Inputs whose outputs would overwrite another's (same folder and stem) are refused."""
-    seen: dict[tuple[str, ...], ImageItem] = {}
-    kept, refused = [], []
+def output_names(
+    items: list[ImageItem],
+) -> tuple[dict[PurePosixPath, str], list[tuple[ImageItem, str]]]:
+    """Output names for inputs whose stem would collide; and the inputs refused.
+
+    Decided from the whole input list (the same on every rank and rerun). In each folder an
+    image's outputs take the names `<name>` (its instance folder) and `<name>.<ext>`, and
+    every sub-folder with inputs takes its own name, compared case-insensitively (safe on
+    case-insensitive file systems). An image keeps its stem unless it is taken twice; then
+    it is named by its whole file name ("a.jpg" -> alpha/a.jpg.png), and if that is still
+    taken, by the file name plus a hash of it. Two inputs with the same path relative to
+    their roots (one file given twice from different folders) cannot both be kept: the
+    later is refused. Returns ({rel: name} for renamed inputs only, refused).
+    """
+    first: dict[PurePosixPath, ImageItem] = {}
+    refused = []
     for item in items:
-        key = (*item.rel.parent.parts, item.rel.stem)
-        if key in seen:
-            refused.append((item, f"same output name as {seen[key].path}; rename one of them"))
+        if item.rel in first:
+            problem = f"same path as {first[item.rel].path} (relative to its input folder)"
+            refused.append((item, f"{problem}; rename one of them"))
         else:
-            seen[key] = item
-            kept.append(item)
-    return kept, refused
+            first[item.rel] = item
+    rels = list(first)
+    folders = {
+        (str(parent.parent).casefold(), parent.name.casefold())
+        for rel in rels
+        for parent in rel.parents
+        if parent.name
+    }
+
+    def taken(candidates: dict[PurePosixPath, str]) -> set[PurePosixPath]:
+        owners: dict[tuple[str, str], set[PurePosixPath]] = {}
+        for rel, name in candidates.items():
+            for occupied in _occupied(name):
+                owners.setdefault((str(rel.parent).casefold(), occupied), set()).add(rel)
+        return {
+            rel
+            for key, owned in owners.items()
+            if len(owned) > 1 or key in folders
+            for rel in owned
+        }
+
+    names = {rel: rel.stem for rel in rels}
+    for rename in (lambda rel: rel.name, _hashed_name):
+        for rel in taken(names):
+            names[rel] = rename(rel)
+    for rel in taken(names):  # a hash collision: never overwrite another image's outputs
+        refused.append((first[rel], "its output names collide with another input's"))
+        del names[rel]
+    return {rel: name for rel, name in names.items() if name != rel.stem}, refused
+
+
+_OUTPUT_SUFFIXES = ("", ".png", ".jpg", ".webp", ".json")
+
+
+def _occupied(name: str) -> list[str]:
+    """The names an image called `name` takes in its output folders (case-folded)."""
+    return [f"{name}{suffix}".casefold() for suffix in _OUTPUT_SUFFIXES]
+
+
+def _hashed_name(rel: PurePosixPath) -> str:
+    return f"{rel.name}-{hashlib.sha256(rel.name.encode()).hexdigest()[:8]}"

@@ -24,7 +24,7 @@ def file_stat(path: Path) -> list[int] | None:
     """A file's identity for resume: size and mtime of the resolved path."""
     try:
         info = path.resolve().stat()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return None
     return [info.st_size, info.st_mtime_ns]
 

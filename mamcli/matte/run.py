@@ -23,12 +23,10 @@ from mamcli.engines.mam import Engine, Job, MamEngine, build_engine
 from mamcli.errors import InputError, MamError, OutputError
 from mamcli.imaging import compose
 from mamcli.imaging.read import load_rgb
-from mamcli.imaging.write import (
-    alpha_to_uint,
-    write_image,
-)
+from mamcli.imaging.write import OutputLayout, alpha_to_uint, write_image
 from mamcli.matte.config import MatteConfig
-from mamcli.matte.inputs import collisions, find_images
+from mamcli.matte.inputs import find_images, output_names
+from mamcli.matte.pause import release, with_test_pause
 from mamcli.matte.record import ImageRecord, Status
 from mamcli.matte.resume import ResumeCheck, file_stat
 from mamcli.matte.summary import Progress, RunSummary
@@ -37,6 +35,7 @@ from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte
 from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
+from mamcli.runtime.lock import OutputLock
 
 
 class _Run:
@@ -278,67 +277,85 @@ def _write_safely(
 
 def _run_rank(config: MatteConfig, progress: Progress) -> RunSummary:
     """This rank's share of the run: under torchrun (or `--devices`) each rank takes a
-    contiguous shard and rank 0 merges the manifests."""
+    contiguous shard and rank 0 merges the manifests. Rank 0 holds the output folder's
+    lock for the whole run (the other ranks start work after it has it)."""
     start = time.perf_counter()
     config.validate()
     config.prompts.load(config.inputs)
     rank = distributed.current_rank()
-    if rank.world > 1 and config.engine.device in ("auto", "cuda") and torch.cuda.is_available():
-        config.engine.device = f"cuda:{rank.local_rank}"
-    engine, note = build_engine(config.engine)
-    device = engine.model.device if isinstance(engine, MamEngine) else torch.device("cpu")
-    distributed.init_group(rank, device)
+    lock = OutputLock(config.out_dir / ".mam" / "lock")
+    progress = with_test_pause(progress)
+    if rank.is_main:
+        lock.acquire()
     try:
-        items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
-        unmatched = config.prompts.unmatched(items)
-        items, refused = collisions(items)
-        run = _Run(config, engine, note, progress)
-        mine = distributed.shard(items, rank)
-        refused_here = distributed.shard(refused, rank)
-        progress.started(len(mine) + len(refused_here), engine.name, note)
-        todo = []
-        for item in mine:
-            done = run.resume.previous(item)
-            if done is None:
-                todo.append(item)
-            else:
-                done.status = Status.CACHED
-                run.finish(done)
-        for item, problem in refused_here:
-            run.finish(run.fail(run.new_record(item), InputError(item.path, problem)))
-        with ThreadPoolExecutor(1, thread_name_prefix="mam-write") as writer:
-            try:
-                writes = _process(run, todo, writer)
-                run.records += [future.result() for future in writes]
-            except BaseException:
-                writer.shutdown(wait=True, cancel_futures=True)
-                raise
-        run.records.sort(key=lambda record: record.rel)
-        manifest = distributed.rank_manifest(config.out_dir, rank)
-        try:
-            distributed.write_manifest(manifest, [r.to_json() for r in run.records])
-        except OSError as exc:
-            raise OutputError(f"{manifest}: cannot write the manifest: {exc.strerror}") from None
-        if run.fatal:
-            raise run.fatal
+        if rank.is_main:
+            OutputLayout(config.out_dir).prepare()
+        gpu = config.engine.device in ("auto", "cuda") and torch.cuda.is_available()
+        if rank.world > 1 and gpu:
+            config.engine.device = f"cuda:{rank.local_rank}"
+        engine, note = build_engine(config.engine)
+        device = engine.model.device if isinstance(engine, MamEngine) else torch.device("cpu")
+        distributed.init_group(rank, device)
         distributed.barrier(rank)
-        if rank.world > 1 and rank.is_main:
-            manifest = distributed.merge_manifests(config.out_dir, rank.world)
-            records = _read_manifest(manifest)
-            return RunSummary(
-                records, note, time.perf_counter() - start, manifest, True, unmatched, engine.name
-            )
-        return RunSummary(
-            run.records,
-            note,
-            time.perf_counter() - start,
-            manifest,
-            rank.is_main,
-            unmatched,
-            engine.name,
-        )
+        try:
+            return _run_images(config, rank, engine, note, progress, start)
+        finally:
+            release(progress)
+            distributed.close_group()
     finally:
-        distributed.close_group()
+        lock.release()
+
+
+def _run_images(
+    config: MatteConfig, rank: distributed.Rank, engine: Engine, note: str,
+    progress: Progress, start: float,
+) -> RunSummary:  # fmt: skip
+    """The body of `_run_rank` once the lock is held and the engine built."""
+    items = find_images(config.inputs, config.glob, exclude=[config.out_dir])
+    unmatched = config.prompts.unmatched(items)
+    names, refused = output_names(items)
+    refused_items = {item for item, _ in refused}
+    items = [item for item in items if item not in refused_items]
+    run = _Run(config, engine, note, progress)
+    run.layout.names.update(names)
+    mine = distributed.shard(items, rank)
+    refused_here = distributed.shard(refused, rank)
+    progress.started(len(mine) + len(refused_here), engine.name, note)
+    todo = []
+    for item in mine:
+        done = run.resume.previous(item)
+        if done is None:
+            todo.append(item)
+        else:
+            done.status = Status.CACHED
+            run.finish(done)
+    for item, problem in refused_here:
+        run.finish(run.fail(run.new_record(item), InputError(item.path, problem)))
+    with ThreadPoolExecutor(1, thread_name_prefix="mam-write") as writer:
+        try:
+            writes = _process(run, todo, writer)
+            run.records += [future.result() for future in writes]
+        except BaseException:
+            writer.shutdown(wait=False, cancel_futures=True)
+            release(progress)  # a paused writer finishes its image; nothing more starts
+            writer.shutdown(wait=True)
+            raise
+    run.records.sort(key=lambda record: record.rel)
+    manifest = distributed.rank_manifest(config.out_dir, rank)
+    try:
+        distributed.write_manifest(manifest, [r.to_json() for r in run.records])
+    except OSError as exc:
+        raise OutputError(f"{manifest}: cannot write the manifest: {exc.strerror}") from None
+    if run.fatal:
+        raise run.fatal
+    distributed.barrier(rank)
+    if rank.world > 1 and rank.is_main:
+        manifest = distributed.merge_manifests(config.out_dir, rank.world)
+        records = _read_manifest(manifest)
+        elapsed = time.perf_counter() - start
+        return RunSummary(records, note, elapsed, manifest, True, unmatched, engine.name)
+    elapsed = time.perf_counter() - start
+    return RunSummary(run.records, note, elapsed, manifest, rank.is_main, unmatched, engine.name)
 
 
 def _read_manifest(manifest: Path) -> list[ImageRecord]:

@@ -54,7 +54,7 @@ class Parsed:
 def number(value: Any, where: Where, what: str) -> float:
     """A finite JSON/text number (booleans are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise where.error(f"{what}: expected a number, got {json.dumps(value)}")
+        raise where.error(f"{what}: expected a number, got {shown(value)}")
     if not math.isfinite(value):
         raise where.error(f"{what}: non-finite number {value}")
     return float(value)
@@ -91,7 +91,7 @@ def _mam_instance(entry: Any, where: Where, warnings: list[str]) -> Instance:
     if isinstance(entry, list):
         return Instance(box=_box(entry, where.at("box")))
     if not isinstance(entry, dict):
-        raise where.error(f"expected an object or a box, got {json.dumps(entry)}")
+        raise where.error(f"expected an object or a box, got {shown(entry)}")
     warnings += [where.note(f"unknown key '{k}' ignored") for k in entry if k not in INSTANCE_KEYS]
     instance = Instance()
     if "id" in entry:
@@ -116,22 +116,29 @@ def _mam_instance(entry: Any, where: Where, warnings: list[str]) -> Instance:
     return instance
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """`value` as JSON for an error message, cut to `limit` characters (one short line
+    even for a huge or deeply nested value)."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def _instance_id(value: Any, where: Where) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise where.error(f"id: expected a string or an integer, got {json.dumps(value)}")
+        raise where.error(f"id: expected a string or an integer, got {shown(value)}")
     return str(value)
 
 
 def _box(value: Any, where: Where) -> tuple[float, float, float, float]:
     if not isinstance(value, list) or len(value) != 4:
-        raise where.error(f"expected [x0, y0, x1, y1], got {json.dumps(value)}")
+        raise where.error(f"expected [x0, y0, x1, y1], got {shown(value)}")
     x0, y0, x1, y1 = (number(v, where, "coordinate") for v in value)
     return (x0, y0, x1, y1)
 
 
 def _point(value: Any, where: Where) -> tuple[float, float]:
     if not isinstance(value, list) or len(value) != 2:
-        raise where.error(f"expected [x, y], got {json.dumps(value)}")
+        raise where.error(f"expected [x, y], got {shown(value)}")
     return (number(value[0], where, "x"), number(value[1], where, "y"))
 
 
@@ -376,7 +383,7 @@ def parse_coco_image(
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
-            raise at.error(f"bbox: expected [x, y, width, height], got {json.dumps(bbox)}")
+            raise at.error(f"bbox: expected [x, y, width, height], got {shown(bbox)}")
         x, y, w, h = (number(v, at, "bbox") for v in bbox)
         ann_id = _instance_id(ann["id"], at) if "id" in ann else None
         parsed.instances.append(Instance(id=ann_id, box=(x, y, x + w, y + h)))
@@ -385,5 +392,5 @@ def parse_coco_image(
 
 def _coco_id(value: Any, where: Where, key: str) -> int | str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise where.error(f"{key}: expected an integer or a string, got {json.dumps(value)}")
+        raise where.error(f"{key}: expected an integer or a string, got {shown(value)}")
     return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -320,9 +321,21 @@ def _coco_category_ids(
     return wanted
 
 
+# A prompt file larger than this is refused before reading (bounded memory).
+MAX_PROMPT_FILE_BYTES = 256 * 1024 * 1024
+
+
 def _read_bytes(file: Path) -> bytes:
+    """The file's bytes; refuses non-regular files (a FIFO would block) and huge files."""
     try:
-        return file.read_bytes()
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(file, "not a regular file")
+        if info.st_size > MAX_PROMPT_FILE_BYTES:
+            limit = MAX_PROMPT_FILE_BYTES // 2**20
+            raise InputError(file, f"{info.st_size} bytes, over the {limit} MB prompt-file limit")
+        with file.open("rb") as handle:
+            return handle.read(MAX_PROMPT_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(file, f"cannot read: {exc.strerror or exc}") from None
 
@@ -341,3 +354,5 @@ def _read_json(file: Path) -> Any:
         raise InputError(
             file, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise InputError(file, "JSON nested too deeply") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,30 @@ def _umask_mode() -> int:
 
 _DEFAULT_MODE = _umask_mode()
 
+# A temporary file is ".<target name>.<8 random characters>.part" beside its target.
+TEMP_SUFFIX = ".part"
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.part")
+
+
+def is_temp_name(name: str) -> bool:
+    """Is `name` one of `atomic_open`'s temporary files (left behind by a killed process)?"""
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def remove_stale_temps(root: Path) -> int:
+    """Delete the temporary files of killed writers under `root`; returns how many.
+
+    Only call this while no other process writes under `root` (the output folder's lock).
+    Folder symlinks are not followed."""
+    removed = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if is_temp_name(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -31,7 +56,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle

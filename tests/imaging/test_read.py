@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -373,3 +374,48 @@ def test_folders_with_a_mamignore_marker_are_skipped(tmp_path: Path) -> None:
     assert [str(i.rel) for i in find_images([tmp_path])] == ["a.png", "gt/a.png"]
     (tmp_path / "gt" / ".mamignore").write_text("")
     assert [str(i.rel) for i in find_images([tmp_path])] == ["a.png"]
+
+
+def test_a_pipe_named_png_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.png")  # opening it for reading would wait for a writer forever
+    with pytest.raises(InputError, match="not a regular file"):
+        load_rgb(tmp_path / "x.png")
+
+
+def test_broken_and_looping_symlinks_are_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "gone.png").symlink_to("nothing.png")
+    (tmp_path / "self.png").symlink_to("self.png")
+    with pytest.raises(InputError, match="broken symbolic link"):
+        load_rgb(tmp_path / "gone.png")
+    with pytest.raises(InputError, match="symbolic links"):
+        load_rgb(tmp_path / "self.png")
+    target = _touch_image(tmp_path / "elsewhere" / "real.png")
+    (tmp_path / "link.png").symlink_to(target)  # a file symlink is followed
+    assert load_rgb(tmp_path / "link.png").rgb.shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 42, 65535])
+def test_bogus_exif_orientation_keeps_the_pixels_as_stored(tmp_path: Path, orientation) -> None:
+    pixels = _pattern(6, 10)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "odd.png", exif=exif.tobytes())
+    loaded = load_rgb(tmp_path / "odd.png")
+    assert np.array_equal(loaded.rgb, pixels) and not loaded.exif_rotated
+
+
+def test_find_images_skips_earlier_output_folders_and_does_not_follow_folder_links(
+    tmp_path: Path,
+) -> None:
+    _touch_image(tmp_path / "in" / "a.png")
+    _touch_image(tmp_path / "in" / "out1" / "alpha" / "a.png")
+    (tmp_path / "in" / "out1" / ".mam").mkdir()
+    (tmp_path / "in" / "out1" / ".mam" / "output").write_text("")
+    (tmp_path / "in" / "loop").symlink_to(".", target_is_directory=True)
+    assert [str(i.rel) for i in find_images([tmp_path / "in"])] == ["a.png"]
+
+
+def test_find_images_names_a_pipe_given_directly(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "x.png")
+    with pytest.raises(InputError, match="not a regular file or folder"):
+        find_images([tmp_path / "x.png"])

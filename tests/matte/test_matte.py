@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -211,7 +210,7 @@ def test_two_torchrun_workers_match_one_process(tmp_path: Path, mam_args: list[s
 def test_ctrl_c_keeps_finished_images_and_the_rerun_resumes(
     tmp_path: Path, mam_args: list[str]
 ) -> None:
-    count = 60
+    count, paused_after = 6, 2
     names = [f"img{i:02d}.png" for i in range(count)]
     boxes = {name: [[40, 30, 360, 270]] for name in names}
     folder, boxes_file = _photos_with_boxes(tmp_path, names, boxes)
@@ -220,25 +219,30 @@ def test_ctrl_c_keeps_finished_images_and_the_rerun_resumes(
         sys.executable, "-m", "mamcli", "matte", str(folder), "-o", str(out),
         "--boxes", str(boxes_file), *mam_args,
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    records = out / ".mam" / "records"
-    deadline = time.monotonic() + 120
-    while not (records.is_dir() and any(records.iterdir())) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    env = {**os.environ, "MAM_TEST_PAUSE_AFTER": str(paused_after)}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # synchronise on the run's own line, never on a clock
+        if line.startswith(f"mam: test pause after {paused_after} images"):
+            break
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
-    done = len(list(records.iterdir()))
-    assert 1 <= done < count
+    records = out / ".mam" / "records"
+    done = sorted(p.stem for p in records.iterdir())
+    assert len(done) == paused_after
     assert not [p for p in out.rglob("*") if p.name.endswith(".part")]  # no half-written file
-    for png in out.rglob("*.png"):  # everything written is a whole image
-        assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED) is not None, png
+    for stem in done:  # the finished images' outputs are whole
+        assert cv2.imread(str(out / "alpha" / f"{stem}.png"), cv2.IMREAD_UNCHANGED) is not None
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    statuses = [record["status"] for record in _manifest(out)]
+    statuses = {record["rel"]: record["status"] for record in _manifest(out)}
     assert len(statuses) == count
-    assert statuses.count("cached") == done and statuses.count("ok") == count - done
+    assert sorted(Path(rel).stem for rel, s in statuses.items() if s == "cached") == done
+    assert list(statuses.values()).count("ok") == count - paused_after
 
 
 def test_compile_flag_gives_the_same_alphas_and_keeps_the_cache(

@@ -13,7 +13,7 @@ from mamcli.errors import InputError
 from mamcli.imaging.read import load_rgb
 from mamcli.matte.inputs import find_images
 from mamcli.prompts.checks import safe_id
-from mamcli.prompts.sources import PromptSources, normalise_key
+from mamcli.prompts.sources import MAX_PROMPT_FILE_BYTES, PromptSources, normalise_key
 from mamcli.results import ImageItem
 
 WIDTH, HEIGHT = 200, 100
@@ -619,3 +619,42 @@ def test_loaded_arrays_and_prompts_share_one_size_convention(photos: Path) -> No
     _write_json(photos / "a.json", [[0, 0, WIDTH, HEIGHT]])
     prompt_set = PromptSources().prompts_for(_item(photos), size)
     assert prompt_set.warnings == [] and np.isclose(prompt_set.instances[0].box[2], WIDTH)
+
+
+def test_deeply_nested_json_is_one_line(photos: Path, tmp_path: Path) -> None:
+    (tmp_path / "boxes.json").write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(InputError, match="JSON nested too deeply") as err:
+        PromptSources(boxes_file=tmp_path / "boxes.json").load()
+    assert err.value.path == str(tmp_path / "boxes.json")
+
+
+def test_a_prompt_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    huge = tmp_path / "boxes.json"
+    with huge.open("wb") as handle:  # sparse: takes no disk space, reads as zeros
+        handle.truncate(MAX_PROMPT_FILE_BYTES + 1)
+    with pytest.raises(InputError, match="over the 256 MB prompt-file limit"):
+        PromptSources(boxes_file=huge).load()
+
+
+def test_a_huge_bad_value_is_shown_cut_short(photos: Path, tmp_path: Path) -> None:
+    nested = "[" * 500 + "]" * 500
+    (tmp_path / "boxes.json").write_text('{"a.jpg": [' + nested + "]}")
+    with pytest.raises(InputError, match=r"expected \[x0, y0, x1, y1\]") as err:
+        _prompts(PromptSources(boxes_file=tmp_path / "boxes.json"), photos)
+    shown = err.value.problem.split(", got ")[1]
+    assert len(shown) == 80 and shown.endswith("...")
+
+
+def test_coco_annotations_of_unknown_images_are_an_error(tmp_path: Path) -> None:
+    doc = _coco_doc()
+    doc["annotations"][0]["image_id"] = 999
+    coco = _write_json(tmp_path / "ann.json", doc)
+    with pytest.raises(InputError, match="image_id 999 is not in 'images'"):
+        PromptSources(coco_file=coco).load()
+
+
+def test_unmatched_lists_every_name_even_for_a_huge_file(photos: Path, tmp_path: Path) -> None:
+    keys = {f"k{i}.png": [[1, 1, 5, 5]] for i in range(100_000)} | {"a.jpg": [list(BOX)]}
+    sources = PromptSources(boxes_file=_write_json(tmp_path / "boxes.json", keys)).load()
+    unmatched = sources.unmatched(find_images([photos]))
+    assert len(unmatched) == 100_000 and "a.jpg" not in unmatched and unmatched[0] == "k0.png"
