@@ -1,21 +1,14 @@
-"""A test-only hook: `MAM_TEST_PAUSE_AFTER=N` pauses the run once N images are finished.
-
-The process then prints "mam: test pause after N images" to stderr and waits until it is
-interrupted or killed, so tests can send SIGINT/SIGKILL at a known point instead of
-racing a clock. The N-th image's outputs and record are complete when the line appears.
-"""
+"""The test pause hook (mamcli/runtime/pause.py) for `mam matte`: the run pauses once N
+images are finished; the N-th image's outputs and record are complete by then."""
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from typing import Any
 
 from mamcli.matte.record import ImageRecord
 from mamcli.matte.summary import Progress
-
-ENV = "MAM_TEST_PAUSE_AFTER"
+from mamcli.runtime.pause import announce_and_wait, pause_count
 
 
 class PausingProgress:
@@ -37,8 +30,8 @@ class PausingProgress:
             self.count += 1
             reached = self.count == self.after
         if reached:
-            print(f"mam: test pause after {self.after} images", file=sys.stderr, flush=True)
-        if self.count >= self.after:
+            announce_and_wait(self.after, "images", self._released)
+        elif self.count > self.after:
             self._released.wait()
 
     def release(self) -> None:
@@ -47,8 +40,8 @@ class PausingProgress:
 
 def with_test_pause(progress: Progress) -> Progress | PausingProgress:
     """`progress`, wrapped in the pause hook when MAM_TEST_PAUSE_AFTER is set."""
-    value = os.environ.get(ENV, "")
-    return PausingProgress(progress, int(value)) if value.isdigit() else progress
+    after = pause_count()
+    return progress if after is None else PausingProgress(progress, after)
 
 
 def release(progress: Progress | PausingProgress) -> None:

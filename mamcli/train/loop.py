@@ -8,6 +8,7 @@ writes every file and reports progress through `on_step`; the loop itself prints
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from mamcli.model.m2m import M2M, M2MOutput
 from mamcli.model.sam import load_sam
 from mamcli.runtime import distributed
 from mamcli.runtime.distributed import Rank
+from mamcli.runtime.pause import announce_and_wait, pause_count
 from mamcli.train.config import TrainConfig
 from mamcli.train.curve import plot_curve
 from mamcli.train.data import MattingDataset, make_sampler, scan_root, split_holdout
@@ -293,6 +295,8 @@ def _train(
         save_checkpoint(
             out_dir / RESUME, state.pop("state_dict"), loss=loss, best_sad=best_sad, **state
         )
+        if trainer.step == pause_count():  # the test hook: resume.pth of this step is whole
+            announce_and_wait(trainer.step, "steps", threading.Event())
 
     batches = _loop(loader, epoch=trainer.step)
     loss_value, val = float("nan"), {}

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -129,15 +128,17 @@ def test_resume_after_a_killed_run_continues_step_and_lr(
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, "MAM_TEST_PAUSE_AFTER": "4"},  # pauses after step 4's checkpoint
     )
-    deadline = time.monotonic() + 120
-    while not (run / "resume.pth").exists() and process.poll() is None:
-        assert time.monotonic() < deadline, "no checkpoint written"
-        time.sleep(0.02)
+    for line in process.stderr:
+        if line.decode().startswith("mam: test pause after 4 steps"):
+            break
+    else:
+        raise AssertionError(f"the run ended without pausing (exit {process.wait()})")
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, process.stderr.read().decode()
     saved = torch.load(run / "resume.pth", map_location="cpu", weights_only=True)["iter"]
-    assert 2 <= saved < steps
+    assert saved == 4
 
     result = CliRunner().invoke(app, [*args, "--resume"])
     assert result.exit_code == 0, result.output
