@@ -16,7 +16,6 @@ import math
 
 import cv2
 import numpy as np
-from pymatting import estimate_alpha_cf, ichol, jacobi
 
 STRIP_PIXELS = 4_000_000
 """Pixels per row strip in full-resolution passes (bounds temporary memory)."""
@@ -82,6 +81,8 @@ def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     Only the bounding box of the unknown pixels (plus the Laplacian's window margin) is
     solved; everything else is taken from the trimap. Returns float32 H x W in [0, 1].
     """
+    from pymatting import estimate_alpha_cf  # numba-heavy: imported when used
+
     alpha = (trimap >= 255).astype(np.float32)
     ys, xs = np.nonzero(trimap == 128)
     if ys.size == 0:
@@ -101,6 +102,8 @@ def _preconditioner(matrix):
     pymatting reserves room for 250 M factor entries by default and prints retries to
     stdout; here the room scales with the system and the retries stay quiet.
     """
+    from pymatting import ichol, jacobi
+
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             return ichol(matrix, max_nnz=4 * matrix.nnz + 1024)

@@ -212,12 +212,14 @@ class MattingAnything:
         model_input = self.sam.model_input(images)
         shape = (1, *self.sam.embedding_shape)
         found = [cache.load(key, shape) for key in keys] if cache and keys else [None] * len(images)
+        found = [None if embedding is None else embedding.float() for embedding in found]
         missing = [i for i, embedding in enumerate(found) if embedding is None]
         fresh = self.sam.encode(model_input[missing]) if missing else None
         for row, index in enumerate(missing):
             found[index] = fresh[row : row + 1]
             if cache and keys:
-                cache.store(keys[index], found[index])
+                # at the encoder's dtype: bf16/fp16 outputs round-trip exactly, at half the size
+                cache.store(keys[index], found[index].to(self.sam.encoder_dtype))
         return [
             EncodedImage(image, model_input[i : i + 1], embedding.to(self.device), i not in missing)
             for i, (image, embedding) in enumerate(zip(images, found, strict=True))
