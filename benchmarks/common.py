@@ -18,6 +18,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from mamcli.model.api import MattingAnything
+    from mamcli.model.config import InferenceOptions
     from mamcli.model.m2m import M2M
     from mamcli.model.sam import SamConfig
 
@@ -77,6 +79,15 @@ class Models:
     m2m: M2M
     device: torch.device
     config: SamConfig
+
+    def matting(self, precision: str, options: InferenceOptions) -> MattingAnything:
+        """A MattingAnything on a copy of the SAM (low precisions cast its encoder in place)."""
+        import copy
+
+        from mamcli.model.api import MattingAnything
+
+        sam = copy.deepcopy(self.sam)
+        return MattingAnything(sam, self.m2m, self.device, precision, options=options)
 
 
 def build_models(model: str, size: int, device: str) -> Models:
