@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_matte import build_models
+from common import build_models
 from roofline import encoder_flops, matmul_rate
 
 ROWS = ("reference", "mam-fp32", "mam-bf16", "mam-int8")

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_matte import build_models
+from common import build_models
 
 VARIANTS = ("fp32", "bf16", "fp16", "int8")
 

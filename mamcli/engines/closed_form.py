@@ -16,15 +16,6 @@ import math
 
 import cv2
 import numpy as np
-from pymatting import (
-    estimate_alpha_cf,
-    estimate_alpha_knn,
-    estimate_alpha_lbdm,
-    estimate_alpha_rw,
-    estimate_alpha_sm,
-    ichol,
-    jacobi,
-)
 
 from mamcli.imaging.trimap import trimap_from_mask
 
@@ -82,6 +73,14 @@ def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.n
     Only the bounding box of the unknown pixels (plus the Laplacian's window margin) is
     solved; everything else is taken from the trimap. Returns float32 H x W in [0, 1].
     """
+    from pymatting import (  # numba-heavy: imported when used
+        estimate_alpha_cf,
+        estimate_alpha_knn,
+        estimate_alpha_lbdm,
+        estimate_alpha_rw,
+        estimate_alpha_sm,
+    )
+
     alpha = (trimap >= 255).astype(np.float32)
     ys, xs = np.nonzero(trimap == 128)
     if ys.size == 0:
@@ -117,6 +116,8 @@ def _preconditioner(matrix):
     pymatting reserves room for 250 M factor entries by default and prints retries to
     stdout; here the room scales with the system and the retries stay quiet.
     """
+    from pymatting import ichol, jacobi
+
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             return ichol(matrix, max_nnz=4 * matrix.nnz + 1024)

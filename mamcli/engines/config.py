@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mamcli.model.config import BACKBONES, PRECISION_CHOICES, RefineConfig
+from mamcli.model.config import BACKBONES, PRECISION_CHOICES, InferenceOptions, RefineConfig
 from mamcli.options import Resume, group, option
 
 ENGINES: dict[str, str] = {
@@ -125,6 +125,26 @@ class EngineSettings:
         panel="Performance",
         help="torch.compile SAM's encoder and M2M: minutes to compile first; meant for long "
         "GPU runs.",
+    )
+    cache_embeddings: bool = option(
+        True,
+        resume=Resume.SPEED,
+        panel="Performance",
+        help="Keep SAM image embeddings (in --cache) so a rerun with other prompts skips the "
+        "encoder.",
+    )
+    cache_dir: Path | None = option(
+        None,
+        resume=Resume.SPEED,
+        cli=False,
+        help="The embedding folder in use; MatteConfig fills it from --cache (default "
+        "OUT/.mam/embeddings). None: no cache.",
+    )
+    inference: InferenceOptions = option(
+        factory=InferenceOptions,
+        resume=Resume.SPEED,
+        cli=False,
+        help="How the networks run (attention kernel, M2M folding; same alphas up to rounding).",
     )
     classic: ClassicConfig = group(
         ClassicConfig, help="Classic engine settings.", resume=Resume.HASHED

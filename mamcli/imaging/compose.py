@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pymatting import estimate_foreground_ml
 
 from mamcli.engines.closed_form import row_strips, to_working, upsample_rows
 from mamcli.errors import InputError
@@ -47,6 +46,8 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray, working_size: int = 
     (foreground minus image) is smooth, so it is upsampled and added to the full image:
     opaque pixels keep their full-resolution colour exactly.
     """
+    from pymatting import estimate_foreground_ml  # numba-heavy: imported when used
+
     small = to_working(rgb, working_size)
     a_small = to_working(_unit(alpha), working_size)
     image_small = small.astype(np.float64) / 255.0

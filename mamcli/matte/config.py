@@ -142,6 +142,14 @@ class MatteConfig:
         panel="Performance",
         help="One worker process per GPU on the first N GPUs.",
     )
+    cache: Path | None = option(
+        None,
+        resume=Resume.SPEED,
+        panel="Performance",
+        metavar="DIR",
+        help="Folder for SAM image embeddings (default OUT/.mam/embeddings); a rerun with "
+        "other prompts skips the encoder.",
+    )
     overwrite: bool = option(
         False, resume=Resume.RUN, panel="Run", help="Redo images whose outputs already exist."
     )
@@ -152,6 +160,8 @@ class MatteConfig:
     def __post_init__(self) -> None:
         self.inputs = [Path(p) for p in self.inputs]
         self.out_dir = Path(self.out_dir)
+        if self.engine.cache_embeddings:
+            self.engine.cache_dir = Path(self.cache or self.out_dir / ".mam" / "embeddings")
 
     def validate(self) -> None:
         """Check every option and path (one UsageError line); no heavy imports."""

@@ -20,8 +20,13 @@ import torch.nn.functional as F
 
 from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
-from mamcli.model.attention import AttentionKernel, set_attention_kernel
-from mamcli.model.config import PRECISIONS, RefineConfig
+from mamcli.model.attention import set_attention_kernel
+from mamcli.model.config import (  # noqa: F401  (InferenceOptions re-exported)
+    PRECISIONS,
+    REFERENCE_OPTIONS,
+    InferenceOptions,
+    RefineConfig,
+)
 from mamcli.model.embedding_cache import EmbeddingCache, EmbeddingKey, image_hash
 from mamcli.model.fold import fold_for_inference
 from mamcli.model.m2m import M2M
@@ -85,33 +90,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-@dataclass(frozen=True)
-class InferenceOptions:
-    """How the networks run. Every setting gives the same alphas up to float rounding.
-
-    attention: "sdpa" (fused, default) or "reference" (segment-anything's own code).
-    fold_m2m: fold M2M's spectral and batch norms into its convolutions.
-    channels_last: run M2M's convolutions in NHWC memory layout.
-    m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
-        full-resolution activations of one prompt stay in cache) and 8 elsewhere.
-    compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
-    """
-
-    attention: AttentionKernel = "sdpa"
-    fold_m2m: bool = True
-    channels_last: bool = True
-    m2m_batch: int | None = None
-    compile: bool = False
-
-    def m2m_batch_for(self, device: torch.device) -> int:
-        if self.m2m_batch is not None:
-            return self.m2m_batch
-        return 1 if device.type == "cpu" else 8
-
-
-REFERENCE_OPTIONS = InferenceOptions(attention="reference", fold_m2m=False, channels_last=False)
-
-
 @dataclass
 class EncodedImage:
     """An image after the SAM encoder: what every prompt of that image reuses."""
@@ -119,6 +97,7 @@ class EncodedImage:
     prepared: PreparedImage
     model_input: torch.Tensor  # 1 x 3 x S x S, normalised and padded
     embedding: torch.Tensor  # 1 x C x s x s
+    from_cache: bool = False  # the embedding was read from an EmbeddingCache
 
 
 def _group_by_prompt_shape(instances: Sequence[Instance]) -> dict[tuple[bool, int], list[int]]:
@@ -233,14 +212,16 @@ class MattingAnything:
         model_input = self.sam.model_input(images)
         shape = (1, *self.sam.embedding_shape)
         found = [cache.load(key, shape) for key in keys] if cache and keys else [None] * len(images)
+        found = [None if embedding is None else embedding.float() for embedding in found]
         missing = [i for i, embedding in enumerate(found) if embedding is None]
         fresh = self.sam.encode(model_input[missing]) if missing else None
         for row, index in enumerate(missing):
             found[index] = fresh[row : row + 1]
             if cache and keys:
-                cache.store(keys[index], found[index])
+                # at the encoder's dtype: bf16/fp16 outputs round-trip exactly, at half the size
+                cache.store(keys[index], found[index].to(self.sam.encoder_dtype))
         return [
-            EncodedImage(image, model_input[i : i + 1], embedding.to(self.device))
+            EncodedImage(image, model_input[i : i + 1], embedding.to(self.device), i not in missing)
             for i, (image, embedding) in enumerate(zip(images, found, strict=True))
         ]
 

@@ -16,8 +16,6 @@ cut from the output. A masked kernel call reads an L x L bias per head; this one
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from segment_anything.modeling.image_encoder import (
@@ -27,7 +25,8 @@ from segment_anything.modeling.image_encoder import (
     get_rel_pos,
 )
 
-AttentionKernel = Literal["sdpa", "reference"]
+from mamcli.model.config import AttentionKernel
+
 ATTENTION_KERNELS: tuple[str, ...] = ("sdpa", "reference")
 
 

@@ -9,6 +9,7 @@ alpha, "maskguide" from SAM's mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from mamcli.options import Resume, int_list, option
 
@@ -19,6 +20,8 @@ PRECISIONS: tuple[str, ...] = (*FLOAT_PRECISIONS, "int8")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 TRAIN_PRECISION_CHOICES: tuple[str, ...] = ("auto", *FLOAT_PRECISIONS)
 REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
+# The encoder's attention: fused SDPA with the rel-pos bias folded in, or segment-anything's.
+AttentionKernel = Literal["sdpa", "reference"]
 
 
 def _widths_ok(widths: tuple[int, ...]) -> str | None:
@@ -58,3 +61,31 @@ class RefineConfig:
         from mamcli.options import validate
 
         validate(self)
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How the networks run. Every setting gives the same alphas up to float rounding.
+
+    attention: "sdpa" (fused, default) or "reference" (segment-anything's own code).
+    fold_m2m: fold M2M's spectral and batch norms into its convolutions.
+    channels_last: run M2M's convolutions in NHWC memory layout.
+    m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
+        full-resolution activations of one prompt stay in cache) and 8 elsewhere.
+    compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
+    """
+
+    attention: AttentionKernel = "sdpa"
+    fold_m2m: bool = True
+    channels_last: bool = True
+    m2m_batch: int | None = None
+    compile: bool = False
+
+    def m2m_batch_for(self, device: Any) -> int:
+        """Prompts per M2M call on `device` (a torch.device)."""
+        if self.m2m_batch is not None:
+            return self.m2m_batch
+        return 1 if device.type == "cpu" else 8
+
+
+REFERENCE_OPTIONS = InferenceOptions(attention="reference", fold_m2m=False, channels_last=False)

@@ -23,27 +23,26 @@ def _run(script: str, *args: str) -> str:
     return done.stdout
 
 
-def test_bench_matte_reports_every_variant_and_their_alpha_differences() -> None:
+def test_bench_matte_times_the_shipped_code_against_the_reference_flow() -> None:
     report = json.loads(
         _run(
             "bench_matte.py",
             *("--images", "2", "--prompts", "2", "--model", "tiny", "--size", "256"),
-            *("--image-size", "320x240", "--memory-images", "", "--batch-size", "2", "--json"),
-            *("--variants", "naive", "flow", "flow+sdpa", "mam-fp32", "mam-bf16"),
+            *("--image-size", "160x120", "--process-precision", "fp32", "--json"),
+            *("--rows", "reference", "flow", "mam-fp32", "process", "process-rerun"),
         )
     )
-    variants = report["variants"]
-    assert list(variants) == ["naive", "flow", "flow+sdpa", "mam-fp32", "mam-bf16"]
-    for name, result in variants.items():
-        # naive encodes per prompt; the others both images in one encoder call
-        assert result["stage_calls"]["encoder"] == (4 if name == "naive" else 1)
-        assert result["stage_calls"]["write"] == (4 if name == "naive" else 2)
-        assert result["images_per_s"] > 0 and result["warm_up_s"] > 0
-    # fp32 variants compute the naive flow's alphas, up to rounding at the 8-bit boundary
-    for name in ("flow", "flow+sdpa", "mam-fp32"):
-        assert variants[name]["alpha_vs_naive"]["max_levels"] <= 1, name
-    assert variants["naive"]["alpha_vs_naive"]["max_levels"] == 0
-    assert variants["mam-fp32"]["prompts_per_s_vs_previous"] > 0
+    rows = report["rows"]
+    assert list(rows) == ["reference", "flow", "mam-fp32", "process", "process-rerun"]
+    # the reference flow encodes once per prompt; run_matte once per image
+    assert rows["reference"]["stage_calls"]["encoder"] == 4
+    assert rows["mam-fp32"]["images"] == 2 and rows["mam-fp32"]["stages_s"]["encode"] > 0
+    # fp32 rows compute the reference flow's alphas, up to rounding at the 8-bit boundary
+    for name in ("flow", "mam-fp32"):
+        assert rows[name]["alpha_vs_reference"]["max_levels"] <= 1, name
+    ratios = report["ratios"]
+    assert {"mam-fp32_vs_reference", "process_vs_reference", "rerun_over_first_run"} <= set(ratios)
+    assert all(value > 0 for value in ratios.values())
     assert set(report["matmul_gflop_per_s"]) == {"fp32", "bf16"}
 
 
@@ -67,3 +66,10 @@ def test_bench_precision_compares_every_precision_with_the_roofline() -> None:
         assert row["encoder_s"] > 0 and row["m2m_s_per_prompt"] > 0
         assert row["encoder_fraction_of_matmul"] > 0
     assert rows["reference"]["encoder_speedup_vs_reference"] == 1.0
+
+
+def test_bench_memory_reports_the_peak_of_each_count_in_a_fresh_process() -> None:
+    args = ("--counts", "1,3", "--size", "256", "--image-size", "160x120", "--json")
+    report = json.loads(_run("bench_memory.py", *args))
+    assert [run["images"] for run in report["runs"]] == [1, 3]
+    assert all(run["peak_rss_mib"] > 50 and run["wall_s"] > 0 for run in report["runs"])

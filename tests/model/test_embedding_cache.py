@@ -99,3 +99,20 @@ def test_cache_needs_one_key_per_image(mam, photo, tmp_path) -> None:
     prepared = mam.sam.prepare(load_rgb(photo).rgb)
     with pytest.raises(MamError, match="one key per image"):
         mam.encode([prepared], cache=EmbeddingCache(tmp_path))
+
+
+def test_bf16_entries_are_stored_at_half_size_and_give_the_same_alphas(
+    tiny_sam_checkpoint: Path, m2m_checkpoint: Path, photo: Path, tmp_path: Path
+) -> None:
+    sizes = {}
+    for precision in ("fp32", "bf16"):
+        mam = MattingAnything.from_checkpoints(
+            sam=tiny_sam_checkpoint, m2m=m2m_checkpoint, precision=precision
+        )
+        cache = EmbeddingCache(tmp_path / precision)
+        fresh, cached = _alphas(mam, photo, cache), _alphas(mam, photo, cache)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(fresh, cached, strict=True))
+        (entry,) = (tmp_path / precision).rglob("*.pt")
+        sizes[precision] = entry.stat().st_size
+    embedding = 256 * 16 * 16  # the tiny SAM's 1 x 256 x 16 x 16 embedding
+    assert sizes["fp32"] > 4 * embedding and 2 * embedding < sizes["bf16"] < 2 * embedding + 8192
