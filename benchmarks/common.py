@@ -58,19 +58,12 @@ def peak_rss_mib() -> float:
 
 
 def sam_config(model: str, size: int) -> SamConfig:
-    """vit_b: the official ViT-B shape at `size` px; tiny: a 2-block ViT for quick checks."""
-    from mamcli.model.sam import OFFICIAL_CONFIGS, SamConfig
+    """vit_b: the official ViT-B shape at `size` px; tiny: the library's test SAM, a
+    2-block ViT for quick checks."""
+    from mamcli.model.sam import OFFICIAL_CONFIGS, TINY_CONFIG
 
-    if model == "tiny":
-        return SamConfig(
-            img_size=size,
-            encoder_dim=96,
-            encoder_depth=2,
-            encoder_heads=2,
-            window_size=8,
-            global_attn_indexes=(1,),
-        )
-    return replace(OFFICIAL_CONFIGS[model], img_size=size)
+    base = TINY_CONFIG if model == "tiny" else OFFICIAL_CONFIGS[model]
+    return replace(base, img_size=size)
 
 
 @dataclass
