@@ -36,6 +36,8 @@ from mamcli.errors import InputError
 from mamcli.imaging.trimap import trimap_from_mask
 from mamcli.results import Instance, InstanceMatte
 
+MIN_SIDE = 8  # GrabCut's colour models need a few pixels of each kind
+
 
 @dataclass
 class _Prompt:
@@ -65,6 +67,9 @@ class ClassicEngine:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise InputError(source, f"expected a uint8 H x W x 3 RGB image, got {rgb.shape}")
         h, w = rgb.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            raise InputError(source, f"{w} x {h} is too small for the classic engine "
+                             f"(GrabCut needs at least {MIN_SIDE} px on each side)")  # fmt: skip
         small = to_working(rgb, self.config.working_size)
         scale = small.shape[1] / w, small.shape[0] / h
         prompts = [_validate(inst, (h, w), scale, source) for inst in instances]

@@ -33,6 +33,7 @@ class Job:
     instances: list[Instance]
     prepared: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    source: str = "image"  # the input file, for messages
 
 
 class Engine(Protocol):
@@ -144,7 +145,7 @@ class ClassicAdapter:
         for job in jobs:
             start = time.perf_counter()
             try:
-                results.append(self.engine.predict(job.rgb, job.instances))
+                results.append(self.engine.predict(job.rgb, job.instances, job.source))
             except Exception as exc:  # a fault in one image fails that image only
                 results.append(exc)
             job.timings["matte"] = time.perf_counter() - start

@@ -84,7 +84,7 @@ class _Run:
                 record.prompt_source = prompts.source
                 record.warnings += prompts.warnings
             start = time.perf_counter()
-            job = Job(loaded.rgb, instances, self.engine.prepare(loaded.rgb))
+            job = Job(loaded.rgb, instances, self.engine.prepare(loaded.rgb), source=str(item.path))
             record.timings["prepare"] = time.perf_counter() - start
             return job, record
         except Exception as exc:  # a fault in one image fails that image only
@@ -103,9 +103,9 @@ class _Run:
     def fail(self, record: ImageRecord, exc: BaseException) -> ImageRecord:
         """Fail one image with one line naming the file and the problem."""
         if isinstance(exc, InputError):
-            return record.fail(str(exc))
+            return record.fail(" ".join(str(exc).split()))
         detail = str(exc) if isinstance(exc, MamError) else f"{type(exc).__name__}: {exc}"
-        return record.fail(f"{record.input}: {detail}")
+        return record.fail(" ".join(f"{record.input}: {detail}".split()))  # one line
 
     def complete_prompts(self, job: Job, record: ImageRecord) -> None:
         """Text -> boxes, and `--text`/`--auto` for images with no prompt (main thread: these
