@@ -9,6 +9,7 @@ atomically written record, which is what resume and the manifest are built from.
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ class _Run:
 
     def new_record(self, item: ImageItem) -> ImageRecord:
         return ImageRecord(
-            input=str(item.path),
+            input=os.path.abspath(item.path),  # absolute, like the output paths
             rel=str(item.rel),
             prompt_identity=self.resume.prompt_identity(item),
             input_stat=file_stat(item.path),
