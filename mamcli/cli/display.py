@@ -95,11 +95,16 @@ class LiveDisplay(Progress):
             self.done += 1
             if record.status == Status.FAILED:
                 self._line(f"[red]failed[/red] {escape(record.error or record.rel)}")
-            elif self.verbosity >= Verbosity.VERBOSE:
-                self._line(self._image_line(record))
-            elif self.verbosity >= Verbosity.NORMAL and self._bar is None and self._count_due():
-                self._next_plain = self.done + self._plain_step()
-                self._line(self._count_line())
+            else:
+                if record.status == Status.OK and self.verbosity >= Verbosity.NORMAL:
+                    for warning in record.warnings:  # clipped boxes, empty masks, ...
+                        text = warning if record.rel in warning else f"{record.rel}: {warning}"
+                        self._line(f"[yellow]warning[/yellow] {escape(text)}")
+                if self.verbosity >= Verbosity.VERBOSE:
+                    self._line(self._image_line(record))
+                elif self.verbosity >= Verbosity.NORMAL and self._bar is None and self._count_due():
+                    self._next_plain = self.done + self._plain_step()
+                    self._line(self._count_line())
             if self._bar is not None:
                 self._bar.update(self._task, completed=self.done)
 

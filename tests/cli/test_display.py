@@ -58,3 +58,15 @@ def test_quiet_prints_failures_only() -> None:
     display.image_done(ImageRecord(input="a", rel="a.png", status=Status.OK))
     display.image_done(ImageRecord(input="b", rel="b.png").fail("b.png: [red]bad[/] data"))
     assert out.getvalue() == "failed b.png: [red]bad[/] data\n"
+
+
+def test_warnings_of_finished_images_are_shown_as_they_come() -> None:
+    display, out = _display(Verbosity.NORMAL)
+    display.started(2, "mam", "asked for")
+    record = ImageRecord(input="a", rel="a.png", status=Status.OK)
+    record.warnings = ["boxes.json: box [0, 0, 900, 10] clipped to the image: [0, 0, 80, 10]"]
+    display.image_done(record)
+    display.image_done(ImageRecord(input="b", rel="b.png", status=Status.CACHED, warnings=["x"]))
+    lines = out.getvalue().splitlines()
+    assert "warning a.png: boxes.json: box [0, 0, 900, 10] clipped" in lines[1]
+    assert not any("b.png" in line for line in lines)
