@@ -34,6 +34,7 @@ class Job:
     prepared: Any = None
     timings: dict[str, float] = field(default_factory=dict)
     source: str = "image"  # the input file, for messages
+    warnings: list[str] = field(default_factory=list)  # shown and kept in its record
 
 
 class Engine(Protocol):
@@ -100,7 +101,10 @@ class MamEngine:
         keys = None
         if self.cache is not None:
             keys = [self.model.embedding_key(image, self.sam_identity()) for image in prepared]
+        cache_problem = self.cache and self.cache.problem
         encoded = self.model.encode(prepared, cache=self.cache, keys=keys)
+        if self.cache and self.cache.problem != cache_problem:  # said once, when it happens
+            jobs[0].warnings.append(self.cache.problem)
         per_image = (time.perf_counter() - start) / len(jobs)
         results: list[list[InstanceMatte] | Exception] = []
         for job, image in zip(jobs, encoded, strict=True):

@@ -26,17 +26,19 @@ _SHOWN = 3  # mismatches named in a layout error
 
 
 def load_state_dict(
-    path: str | os.PathLike, *, what: str = "checkpoint"
+    path: str | os.PathLike, *, what: str = "checkpoint", mmap: bool = False
 ) -> dict[str, torch.Tensor]:
     """Read the tensors of a checkpoint file onto the CPU.
 
     Accepts a raw state dict or a dict holding it under "state_dict" or "model", and
-    strips the "module." prefix that DataParallel training adds to keys.
+    strips the "module." prefix that DataParallel training adds to keys. With `mmap` the
+    tensors of a zip checkpoint are mapped from the file instead of read (pages are read
+    when first used, so weights never used are never read); legacy files are read.
     """
     path = Path(path)
-    _check_header(path, what)
+    zipped = _check_header(path, what)
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipped)
     except pickle.UnpicklingError as exc:
         raise InputError(path, _unpickling_problem(str(exc), what)) from None
     except (RuntimeError, EOFError, OSError) as exc:
@@ -75,8 +77,9 @@ def save_checkpoint(
         torch.save({"state_dict": dict(state_dict), **extra}, handle)
 
 
-def _check_header(path: Path, what: str) -> None:
-    """Reject missing, empty and non-torch files before torch.load produces a cryptic error."""
+def _check_header(path: Path, what: str) -> bool:
+    """Reject missing, empty and non-torch files before torch.load produces a cryptic error.
+    True for a zip checkpoint (torch >= 1.6), False for a legacy pickle."""
     try:
         with path.open("rb") as handle:
             head = handle.read(len(_ZIP_MAGIC))
@@ -88,6 +91,7 @@ def _check_header(path: Path, what: str) -> None:
         raise InputError(path, f"empty file ({what} expected)")
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
         raise InputError(path, f"not a PyTorch checkpoint file ({what} expected)")
+    return head.startswith(_ZIP_MAGIC)
 
 
 def _unpickling_problem(message: str, what: str) -> str:

@@ -49,7 +49,7 @@ class _Run:
         self.engine_info = {**engine.describe(), "choice": note}
         self.resume = ResumeCheck(config, engine.identity())
         self.layout = self.resume.layout
-        sam = engine.model.sam.sam if isinstance(engine, MamEngine) else None
+        sam = engine.model.sam.tool_sam() if isinstance(engine, MamEngine) else None
         self.auto = AutoPrompter(config.auto, sam, config.auto_instances())
         self.records: list[ImageRecord] = []
         self.fatal: OutputError | None = None
@@ -218,6 +218,7 @@ def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> l
         results = run.engine.run([job for _, job, _ in batch])
         for (item, job, record), result in zip(batch, results, strict=True):
             record.timings.update(job.timings)
+            record.warnings += job.warnings
             if isinstance(result, Exception):
                 run.finish(run.fail(record, result))
                 continue

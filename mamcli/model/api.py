@@ -12,6 +12,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -131,19 +132,21 @@ class MattingAnything:
         self.options = options or InferenceOptions()
         sam = sam.to(self.device).eval()
         set_attention_kernel(sam.image_encoder, self.options.attention)
-        encoder = self._inference_encoder(sam.image_encoder)
-        encoder = torch.compile(encoder) if self.options.compile else encoder
-        self.sam = SamStage(sam, encoder, LOW_PRECISION_DTYPES.get(self.precision, torch.float32))
+        encoder_dtype = LOW_PRECISION_DTYPES.get(self.precision, torch.float32)
+        self.sam = SamStage(sam, partial(self._inference_encoder, sam.image_encoder), encoder_dtype)
         self.m2m = None if m2m is None else self._inference_m2m(m2m)
         self.refine_config = refine_config or RefineConfig()
         self.max_prompt_batch = max_prompt_batch
         self._image: EncodedImage | None = None
 
     def _inference_encoder(self, encoder: torch.nn.Module) -> torch.nn.Module:
-        """The encoder at the precision: cast in place (bf16, fp16) or an int8 copy."""
+        """The encoder at the precision (cast in place to bf16 or fp16, or an int8 copy),
+        compiled if asked for."""
         if self.precision == "int8":
-            return quantize_linears(encoder)
-        return encoder.to(LOW_PRECISION_DTYPES.get(self.precision, torch.float32))
+            encoder = quantize_linears(encoder)
+        else:
+            encoder = encoder.to(LOW_PRECISION_DTYPES.get(self.precision, torch.float32))
+        return torch.compile(encoder) if self.options.compile else encoder
 
     def _inference_m2m(self, m2m: M2M) -> torch.nn.Module:
         """M2M on the device, eval mode, folded / NHWC / compiled as the options say."""

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from segment_anything.modeling.image_encoder import (
-    Attention,
-    ImageEncoderViT,
-    PatchEmbed,
-    get_rel_pos,
-)
 
 from mamcli.model.config import AttentionKernel
+from mamcli.model.sam_modules import image_encoder
+
+Attention = image_encoder.Attention
+ImageEncoderViT = image_encoder.ImageEncoderViT
+PatchEmbed = image_encoder.PatchEmbed
+get_rel_pos = image_encoder.get_rel_pos
 
 ATTENTION_KERNELS: tuple[str, ...] = ("sdpa", "reference")
 

@@ -48,6 +48,7 @@ class EmbeddingCache:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        self.problem: str | None = None  # why entries are no longer stored, once one failed
 
     def path(self, key: EmbeddingKey) -> Path:
         digest = key.digest()
@@ -70,7 +71,15 @@ class EmbeddingCache:
         return embedding
 
     def store(self, key: EmbeddingKey, embedding: torch.Tensor) -> None:
+        """Store an entry. A folder that cannot be written (read-only, full, not a folder)
+        does not fail the image: storing stops and `problem` says why."""
+        if self.problem is not None:
+            return
         buffer = io.BytesIO()
         entry = {"key": key.digest(), "embedding": embedding.detach().cpu().contiguous()}
         torch.save(entry, buffer)
-        atomic_write_bytes(self.path(key), buffer.getvalue())
+        try:
+            atomic_write_bytes(self.path(key), buffer.getvalue())
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            self.problem = f"{self.folder}: cannot store embeddings ({reason}); running without"

@@ -7,6 +7,7 @@ tests load the same way. MobileSAM (`vit_t`) comes from the optional `mobile_sam
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from segment_anything.modeling import (
-    ImageEncoderViT,
-    MaskDecoder,
-    PromptEncoder,
-    Sam,
-    TwoWayTransformer,
-)
-from segment_anything.utils.transforms import ResizeLongestSide
+from PIL import Image
 
 from mamcli.errors import InputError, MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
 from mamcli.model.config import BACKBONES
+from mamcli.model.sam_modules import modeling
+
+ImageEncoderViT = modeling.ImageEncoderViT
+MaskDecoder = modeling.MaskDecoder
+PromptEncoder = modeling.PromptEncoder
+Sam = modeling.Sam
+TwoWayTransformer = modeling.TwoWayTransformer
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,22 @@ TINY_CONFIG = SamConfig(
 )
 
 
-def build_sam(config: SamConfig) -> Sam:
-    """Build an uninitialised ViT SAM of the given shape (weights are loaded separately)."""
+# SAM normalises 0-255 RGB with ImageNet's mean and std (segment-anything's defaults).
+PIXEL_MEAN = (123.675, 116.28, 103.53)
+PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+def build_sam(config: SamConfig, *, load_encoder_later: bool = False) -> Sam:
+    """Build a randomly initialised ViT SAM of the given shape.
+
+    With `load_encoder_later` the image encoder (90 M parameters for ViT-B, 0.4 s to
+    initialise) is built on the meta device, without weights, for `load_state_dict(...,
+    assign=True)` to fill. (Only the encoder: building the prompt encoder on the meta device
+    would import torch._dynamo, 1.1 s, for one meta kernel.)
+    """
     embedding_size = config.img_size // config.patch_size
-    return Sam(
-        image_encoder=ImageEncoderViT(
+    with torch.device("meta") if load_encoder_later else contextlib.nullcontext():
+        image_encoder = ImageEncoderViT(
             img_size=config.img_size,
             patch_size=config.patch_size,
             embed_dim=config.encoder_dim,
@@ -92,7 +104,9 @@ def build_sam(config: SamConfig) -> Sam:
             use_rel_pos=True,
             window_size=config.window_size,
             global_attn_indexes=config.global_attn_indexes,
-        ),
+        )
+    return Sam(
+        image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=config.prompt_dim,
             image_embedding_size=(embedding_size, embedding_size),
@@ -111,6 +125,8 @@ def build_sam(config: SamConfig) -> Sam:
             iou_head_depth=config.iou_head_depth,
             iou_head_hidden_dim=config.iou_head_hidden_dim,
         ),
+        pixel_mean=list(PIXEL_MEAN),
+        pixel_std=list(PIXEL_STD),
     )
 
 
@@ -163,17 +179,47 @@ def load_sam(path: str | Path, model: str = "vit_b") -> Sam:
     """Load a SAM checkpoint file (weights only) into a model of the right shape, in eval mode."""
     if model not in BACKBONES:
         raise MamError(f"unknown SAM backbone {model!r}; choose one of {', '.join(BACKBONES)}")
-    state = load_state_dict(path, what="SAM checkpoint")
+    state = load_state_dict(path, what="SAM checkpoint", mmap=True)
     if model == "vit_t":
         sam = _build_mobile_sam()
     else:
         try:
-            sam = build_sam(sam_config_from_state_dict(state))
+            sam = build_sam(sam_config_from_state_dict(state), load_encoder_later=True)
         except (KeyError, IndexError) as exc:
             raise InputError(path, f"not a ViT SAM checkpoint (missing tensor {exc})") from None
     check_state_dict(path, state, {k: v.shape for k, v in sam.state_dict().items()})
-    sam.load_state_dict(state, strict=True)
+    # assign: the module takes the (memory-mapped) checkpoint tensors instead of copies
+    sam.load_state_dict(state, strict=True, assign=model != "vit_t")
     return sam.eval().requires_grad_(False)
+
+
+@dataclass(frozen=True)
+class LongestSideResize:
+    """segment-anything's `ResizeLongestSide` (the resize SAM was trained with), without its
+    torchvision import: the long side becomes `target`, rounded as segment-anything does,
+    with PIL's bilinear filter (what torchvision's `resize` calls on a PIL image); boxes and
+    points are scaled per axis. tests/model/test_sam.py checks both against the original."""
+
+    target: int
+
+    def shape(self, height: int, width: int) -> tuple[int, int]:
+        scale = self.target / max(height, width)
+        return int(height * scale + 0.5), int(width * scale + 0.5)
+
+    def image(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = self.shape(rgb.shape[0], rgb.shape[1])
+        return np.array(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
+
+    def coords(self, coords: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        """x, y in the last axis, from the original image to the resized one."""
+        new_h, new_w = self.shape(*original_size)
+        scaled = np.array(coords, dtype=float)
+        scaled[..., 0] *= new_w / original_size[1]
+        scaled[..., 1] *= new_h / original_size[0]
+        return scaled
+
+    def boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> np.ndarray:
+        return self.coords(np.asarray(boxes).reshape(-1, 2, 2), original_size).reshape(-1, 4)
 
 
 @dataclass
@@ -200,20 +246,45 @@ class SamStage:
     def __init__(
         self,
         sam: Sam,
-        encoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        make_encoder: Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None = None,
         encoder_dtype: torch.dtype = torch.float32,
     ):
-        """`encoder` replaces sam.image_encoder for encoding (a compiled or quantized copy of
-        it, say); `encoder_dtype` is the dtype of its weights, which its input is cast to."""
+        """`make_encoder` returns what replaces sam.image_encoder for encoding (a cast,
+        compiled or quantized copy of it, say); it is called when the first image is encoded,
+        so a run whose embeddings all come from a cache never reads the encoder's weights.
+        `encoder_dtype` is the dtype of its weights, which its input is cast to."""
         self.sam = sam
-        self.encoder = sam.image_encoder if encoder is None else encoder
+        self._make_encoder = make_encoder or (lambda: sam.image_encoder)
+        self._encoder: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.encoder_dtype = encoder_dtype
         self.img_size: int = sam.image_encoder.img_size
-        self.transform = ResizeLongestSide(self.img_size)
+        self.transform = LongestSideResize(self.img_size)
+
+    @property
+    def encoder(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The image encoder, made on first use."""
+        if self._encoder is None:
+            self._encoder = self._make_encoder()
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self._encoder = encoder
 
     @property
     def device(self) -> torch.device:
         return self.sam.device
+
+    def tool_sam(self) -> Sam:
+        """A SAM for segment-anything's own tools (its automatic mask generator) whose image
+        encoder is this stage's, at its precision: the same prompt encoder and decoder."""
+        return Sam(
+            image_encoder=_StageEncoder(self),
+            prompt_encoder=self.sam.prompt_encoder,
+            mask_decoder=self.sam.mask_decoder,
+            pixel_mean=list(PIXEL_MEAN),
+            pixel_std=list(PIXEL_STD),
+        ).to(self.device)
 
     @property
     def embedding_shape(self) -> tuple[int, int, int]:
@@ -222,8 +293,8 @@ class SamStage:
         return (self.sam.prompt_encoder.embed_dim, height, width)
 
     def prepare(self, rgb: np.ndarray) -> PreparedImage:
-        """Resize the longest side to the model's size with segment-anything's own resize."""
-        resized = self.transform.apply_image(rgb)
+        """Resize the longest side to the model's size, as segment-anything does."""
+        resized = self.transform.image(rgb)
         return PreparedImage(
             resized=torch.from_numpy(np.ascontiguousarray(resized)),
             original_size=(rgb.shape[0], rgb.shape[1]),
@@ -246,12 +317,12 @@ class SamStage:
 
     def transform_boxes(self, boxes: np.ndarray, original_size: tuple[int, int]) -> torch.Tensor:
         return torch.as_tensor(
-            self.transform.apply_boxes(boxes, original_size), dtype=torch.float, device=self.device
+            self.transform.boxes(boxes, original_size), dtype=torch.float, device=self.device
         )
 
     def transform_points(self, points: np.ndarray, original_size: tuple[int, int]) -> torch.Tensor:
         return torch.as_tensor(
-            self.transform.apply_coords(points, original_size),
+            self.transform.coords(points, original_size),
             dtype=torch.float,
             device=self.device,
         )
@@ -289,3 +360,15 @@ class SamStage:
     def upscale_masks(self, low_res_logits: torch.Tensor, image: PreparedImage) -> torch.Tensor:
         """Logits at the original size (N x 1 x H x W): pad size, crop, resize (bilinear)."""
         return self.sam.postprocess_masks(low_res_logits, image.input_size, image.original_size)
+
+
+class _StageEncoder(torch.nn.Module):
+    """`sam.image_encoder`'s interface over `SamStage.encode` (cast input, fp32 output)."""
+
+    def __init__(self, stage: SamStage) -> None:
+        super().__init__()
+        self.stage = stage
+        self.img_size = stage.img_size
+
+    def forward(self, model_input: torch.Tensor) -> torch.Tensor:
+        return self.stage.encode(model_input)

@@ -10,11 +10,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from segment_anything import SamAutomaticMaskGenerator
 
 from mamcli.errors import MamError
 from mamcli.results import Instance
+
+if TYPE_CHECKING:
+    from segment_anything import SamAutomaticMaskGenerator
 
 AUTO_STRATEGIES = ("subject", "all", "none")
 SUBJECT_MARGIN = 0.05
@@ -52,18 +56,27 @@ class AutoPrompter:
             )
         self.strategy = strategy
         self.max_instances = max_instances
-        self.generator = (
-            None
-            if sam is None or strategy == "none"
-            else SamAutomaticMaskGenerator(sam, points_per_side=points_per_side)
-        )
+        self.sam = None if strategy == "none" else sam
+        self.points_per_side = points_per_side
+        self._generator: SamAutomaticMaskGenerator | None = None
+
+    @property
+    def generator(self) -> SamAutomaticMaskGenerator:
+        """SAM's automatic mask generator, made on first use (it imports torchvision)."""
+        if self._generator is None:
+            from segment_anything import SamAutomaticMaskGenerator
+
+            self._generator = SamAutomaticMaskGenerator(
+                self.sam, points_per_side=self.points_per_side
+            )
+        return self._generator
 
     def instances(self, rgb: np.ndarray) -> list[Instance]:
         """The instances to matte (empty for `none`, or when SAM proposes nothing)."""
         if self.strategy == "none":
             return []
         height, width = rgb.shape[:2]
-        if self.generator is None:
+        if self.sam is None:
             mx, my = width * SUBJECT_MARGIN, height * SUBJECT_MARGIN
             return [Instance(id="subject", box=(mx, my, width - mx, height - my))]
         proposals = self.generator.generate(rgb)

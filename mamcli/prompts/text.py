@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torchvision.ops import clip_boxes_to_image, nms
 
 from mamcli.errors import InputError, MamError
 from mamcli.hub.weights import cache_dir
@@ -56,6 +55,8 @@ def select_detections(
     image_size: tuple[int, int] | None = None,
 ) -> list[Detection]:
     """Threshold, clip to the image (height, width), drop empty boxes, NMS, best first, truncate."""
+    from torchvision.ops import clip_boxes_to_image, nms  # lazily: torchvision takes 1.2 s
+
     boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
     scores = torch.as_tensor(scores, dtype=torch.float32).reshape(-1)
     if image_size is not None:

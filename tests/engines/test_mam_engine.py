@@ -93,3 +93,24 @@ def test_cache_folder_resolution(tmp_path: Path) -> None:
     assert MatteConfig(out_dir=tmp_path, cache=shared).engine.cache_dir == shared
     off = MatteConfig(out_dir=tmp_path, engine=EngineSettings(cache_embeddings=False))
     assert off.engine.cache_dir is None
+
+
+def test_a_cache_folder_that_cannot_be_written_warns_once_and_the_run_goes_on(
+    tmp_path: Path, photos: Path, tiny_sam_checkpoint: Path, m2m_checkpoint: Path
+) -> None:
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({name: [[40, 30, 160, 120]] for name in NAMES}))
+    engine = [
+        "--engine", "mam", "--precision", "fp32", "--outputs", "alpha", "--boxes", boxes,
+        "--sam-checkpoint", tiny_sam_checkpoint, "--m2m-checkpoint", m2m_checkpoint,
+    ]  # fmt: skip
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    _mam(photos, "-o", out, *engine, "--cache", blocked)
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    notes = [w for r in records for w in r["warnings"] if "cannot store embeddings" in w]
+    assert len(notes) == 1 and str(blocked) in notes[0], records
+    _mam(photos, "-o", fresh, *engine, "--no-cache-embeddings")
+    assert _alphas(out) == _alphas(fresh)
