@@ -44,8 +44,7 @@ def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, 
         embedding = mam.sam.encode(x)
 
         def m2m(mam=mam, embedding=embedding):
-            with mam._autocast():
-                mam.m2m(mam._m2m_input(embedding), mam._m2m_input(x), mam._m2m_input(guide))
+            mam.run_m2m(embedding, x, guide)
 
         out[name] = (precision, lambda mam=mam: mam.sam.encode(x), m2m)
     return out

@@ -8,9 +8,8 @@ mattes[0].alpha                          # float32 H x W in [0, 1]
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -30,14 +29,14 @@ from mamcli.model.config import (  # noqa: F401  (InferenceOptions re-exported)
 )
 from mamcli.model.embedding_cache import EmbeddingCache, EmbeddingKey, image_hash
 from mamcli.model.fold import fold_for_inference
-from mamcli.model.m2m import M2M
+from mamcli.model.m2m import M2M, M2MOutput
 from mamcli.model.quantize import quantize_linears
 from mamcli.model.refine import refine
 from mamcli.model.sam import PreparedImage, SamStage, load_sam
 from mamcli.results import Instance, InstanceMatte
 
-# Encoder weights are cast to this dtype (faster than autocast: no casts per op); M2M runs
-# under autocast at it. int8 quantizes the encoder's linears and keeps fp32 elsewhere.
+# Encoder and M2M weights are cast to this dtype (faster than autocast: no casts per op).
+# int8 quantizes the encoder's linears and keeps fp32 elsewhere.
 LOW_PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EMPTY_MASK_WARNING = "SAM found no mask for this prompt; the alpha is all zero"
 
@@ -152,15 +151,26 @@ class MattingAnything:
         """M2M on the device, eval mode, folded / NHWC / compiled as the options say."""
         model = m2m.to(self.device).eval()
         if self.options.fold_m2m:
-            model = fold_for_inference(model)
+            model = fold_for_inference(model, fuse=self.options.fuse_m2m)
+        model = model.to(self.m2m_dtype)
         if self.options.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return torch.compile(model) if self.options.compile else model
 
-    def _m2m_input(self, tensor: torch.Tensor) -> torch.Tensor:
+    @property
+    def m2m_dtype(self) -> torch.dtype:
+        """What M2M computes in: the precision's dtype (int8 covers the encoder only)."""
+        return LOW_PRECISION_DTYPES.get(self.precision, torch.float32)
+
+    def run_m2m(
+        self, embedding: torch.Tensor, model_input: torch.Tensor, guide: torch.Tensor
+    ) -> M2MOutput:
+        """M2M on inputs cast to its dtype (and NHWC if asked): B x C x s x s embeddings,
+        B x 3 x S x S normalised images, B x 1 x 4s x 4s guide masks."""
+        inputs = [t.to(self.m2m_dtype) for t in (embedding, model_input, guide)]
         if self.options.channels_last:
-            return tensor.contiguous(memory_format=torch.channels_last)
-        return tensor
+            inputs = [t.contiguous(memory_format=torch.channels_last) for t in inputs]
+        return self.m2m(*inputs)
 
     @classmethod
     def from_checkpoints(
@@ -177,16 +187,8 @@ class MattingAnything:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
+        """The low-precision dtype, for code that runs the networks under autocast (training)."""
         return LOW_PRECISION_DTYPES.get(self.precision)
-
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        dtype = self.autocast_dtype
-        if dtype is None:
-            yield
-        else:
-            with torch.autocast(self.device.type, dtype=dtype):
-                yield
 
     def embedding_key(self, image: PreparedImage, checkpoint: str) -> EmbeddingKey:
         """The cache key of `image` under the SAM weights named by `checkpoint`."""
@@ -332,12 +334,11 @@ class MattingAnything:
     def _m2m_scales(self, image: EncodedImage, guide: torch.Tensor) -> dict[str, torch.Tensor]:
         """M2M on a batch of guide masks; its three alphas at the original size (N x H x W)."""
         count = len(guide)
-        with self._autocast():
-            out = self.m2m(
-                self._m2m_input(image.embedding.expand(count, -1, -1, -1)),
-                self._m2m_input(image.model_input.expand(count, -1, -1, -1)),
-                self._m2m_input(guide),
-            )
+        out = self.run_m2m(
+            image.embedding.expand(count, -1, -1, -1),
+            image.model_input.expand(count, -1, -1, -1),
+            guide,
+        )
         h, w = image.prepared.input_size
         return {
             name: F.interpolate(

@@ -69,6 +69,8 @@ class InferenceOptions:
 
     attention: "sdpa" (fused, default) or "reference" (segment-anything's own code).
     fold_m2m: fold M2M's spectral and batch norms into its convolutions.
+    fuse_m2m: (with fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as
+        one oneDNN call on the CPU, residual sums in place.
     channels_last: run M2M's convolutions in NHWC memory layout.
     m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
         full-resolution activations of one prompt stay in cache) and 8 elsewhere.
@@ -77,6 +79,7 @@ class InferenceOptions:
 
     attention: AttentionKernel = "sdpa"
     fold_m2m: bool = True
+    fuse_m2m: bool = True
     channels_last: bool = True
     m2m_batch: int | None = None
     compile: bool = False

@@ -9,7 +9,7 @@ from torch import nn
 
 from mamcli.model import api as mam_module
 from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions, MattingAnything
-from mamcli.model.fold import fold_for_inference
+from mamcli.model.fold import ConvLeaky, fold_for_inference
 from mamcli.model.m2m import SpectralNorm, converge_spectral_norms
 from tests.helpers import make_random_m2m, make_tiny_sam, synthetic_photo
 
@@ -53,6 +53,24 @@ def test_folded_m2m_equals_the_original() -> None:
     assert nn.BatchNorm2d not in kinds and SpectralNorm not in kinds
     for key, value in m2m.state_dict().items():  # the original is untouched
         assert torch.equal(value, state[key]), key
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fused_convolutions_equal_the_unfused_ones(layout) -> None:
+    """Convolution + LeakyReLU as one oneDNN call: the same logits in fp32, and within
+    bf16 rounding in bf16."""
+    m2m = _converged_m2m()
+    fused, plain = fold_for_inference(m2m), fold_for_inference(m2m, fuse=False)
+    assert all(m.fuse for m in fused.modules() if isinstance(m, ConvLeaky))
+    assert not any(m.fuse for m in plain.modules() if isinstance(m, ConvLeaky))
+    assert sum(isinstance(m, ConvLeaky) for m in fused.modules()) == 12
+    inputs = [t.contiguous(memory_format=layout) for t in _inputs(1)]
+    for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 0.1)):
+        fused, plain = fused.to(dtype, memory_format=layout), plain.to(dtype, memory_format=layout)
+        cast = [t.to(dtype) for t in inputs]
+        for g, e in zip(_logits(fused, cast), _logits(plain, cast), strict=True):
+            assert g.dtype == dtype
+            torch.testing.assert_close(g.float(), e.float(), atol=tolerance, rtol=tolerance)
 
 
 def test_folded_m2m_in_channels_last_layout() -> None:
