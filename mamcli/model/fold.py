@@ -8,11 +8,9 @@ exactly, so the folded copy convolves first, at a quarter of the pixels. The res
 the original network up to float rounding (about 1e-6 in fp32). Training keeps using `M2M`.
 
 With `fuse` each convolution that a LeakyReLU follows runs as one oneDNN call with the
-activation as a post-op (`torch.ops.mkldnn._convolution_pointwise`, the kernel PyTorch's
-own compiler emits on the CPU): the activation is applied while the output is still in
-cache instead of in a pass of its own over a 32 x 1024 x 1024 tensor. Residual sums and
-their activation run in place. Where the fused kernel does not apply (other devices,
-fp16, a PyTorch without it) the same layers run unfused.
+activation as a post-op (`mamcli.model.onednn`): no pass of its own over a 32 x 1024 x
+1024 tensor. Residual sums and their activation run in place. Where the fused kernel does
+not apply (other devices, fp16, a PyTorch without it) the same layers run unfused.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mamcli.model import onednn
 from mamcli.model.m2m import LEAK, M2M, Block, SpectralNorm
 
 _FUSED_DTYPES = (torch.float32, torch.bfloat16)
@@ -53,25 +52,17 @@ def fold_conv_bn(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Conv2d | nn.ConvTran
     return folded
 
 
-def _fused_kernels_available() -> bool:
-    mkldnn = torch.ops.mkldnn
-    return torch.backends.mkldnn.is_available() and all(
-        hasattr(mkldnn, name)
-        for name in ("_convolution_pointwise", "_convolution_transpose_pointwise")
-    )
-
-
 class ConvLeaky(nn.Module):
     """leaky_relu(conv(x)), fused into one oneDNN call on the CPU where it can be."""
 
     def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, fuse: bool) -> None:
         super().__init__()
         self.conv = conv
-        self.fuse = fuse and _fused_kernels_available()
+        self.fuse = fuse and onednn.available()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        if not (self.fuse and x.device.type == "cpu" and x.dtype in _FUSED_DTYPES):
+        if not (self.fuse and onednn.runs_fused(x, _FUSED_DTYPES)):
             return F.leaky_relu_(conv(x), LEAK)
         weight, bias = conv.weight.to(x.dtype), conv.bias.to(x.dtype)
         common = (list(conv.stride), list(conv.dilation), conv.groups, "leaky_relu", [LEAK], "")
