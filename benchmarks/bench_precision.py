@@ -3,7 +3,8 @@
 python benchmarks/bench_precision.py [--model vit_b|tiny] [--size 1024] [--reps 3] [--onnx]
 
 Rows: `reference` (segment-anything's attention, fp32, plain M2M), `mam-fp32`, `mam-bf16`,
-`mam-int8` (the shipped MattingAnything code at each precision) and, with --onnx, ONNX
+`mam-int8` (the shipped MattingAnything code at each precision), `mam-bf16-unfused` (bf16
+without the oneDNN fused kernels: fuse_m2m and fuse_mlp off) and, with --onnx, ONNX
 Runtime on the same random encoder exported by torch.onnx (fp32, and int8 through
 onnxruntime.quantization.quantize_dynamic; `pip install 'mam[bench]'`). One repetition
 runs every row once, in turn, so machine load hits them alike; medians are reported with
@@ -24,7 +25,8 @@ from pathlib import Path
 from common import build_models
 from roofline import encoder_flops, matmul_rate
 
-ROWS = ("reference", "mam-fp32", "mam-bf16", "mam-int8")
+ROWS = ("reference", "mam-fp32", "mam-bf16-unfused", "mam-bf16", "mam-int8")
+UNFUSED = {"fuse_m2m": False, "fuse_mlp": False}  # the oneDNN fused kernels undone
 
 
 def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, Callable]]:
@@ -39,7 +41,11 @@ def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, 
     out = {}
     for name in rows:
         precision = "fp32" if name == "reference" else name.split("-")[1]
-        options = REFERENCE_OPTIONS if name == "reference" else InferenceOptions()
+        options = (
+            REFERENCE_OPTIONS
+            if name == "reference"
+            else InferenceOptions(**(UNFUSED if name.endswith("-unfused") else {}))
+        )
         mam = models.matting(precision, options)
         embedding = mam.sam.encode(x)
 
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> dict:
 
     models = build_models(args.model, args.size, "cpu")
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
-        rows = torch_rows(models, ROWS)
+        rows = torch_rows(models, tuple(args.rows))
         if args.onnx:
             rows.update(onnx_rows(models, Path(tmp)))
         encode_s = {name: [] for name in rows}
@@ -108,14 +114,14 @@ def run(args: argparse.Namespace) -> dict:
     flops = encoder_flops(models.config)
     report = {"model": args.model, "size": args.size, "reps": args.reps, "rows": {}}
     report["matmul_gflop_per_s"] = {p: r / 1e9 for p, r in rates.items()}
-    reference = statistics.median(encode_s["reference"])
+    reference = statistics.median(encode_s["reference"]) if "reference" in encode_s else None
     for name, (precision, _, _) in rows.items():
         seconds = statistics.median(encode_s[name])
         report["rows"][name] = {
             "precision": precision,
             "encoder_s": seconds,
             "encoder_fraction_of_matmul": flops / seconds / rates[precision],
-            "encoder_speedup_vs_reference": reference / seconds,
+            "encoder_speedup_vs_reference": reference / seconds if reference else None,
             "m2m_s_per_prompt": statistics.median(m2m_s[name]) if name in m2m_s else None,
         }
     return report
@@ -126,15 +132,19 @@ def format_report(report: dict) -> str:
     lines = [
         f"{report['model']} at {report['size']} px, median of {report['reps']} interleaved reps;"
         f" 2048^3 matmul GFLOP/s: {rates}",
-        f"{'row':<12}{'prec':>6}{'encoder s':>11}{'of roofline':>13}{'vs reference':>14}"
+        f"{'row':<18}{'prec':>6}{'encoder s':>11}{'of roofline':>13}{'vs reference':>14}"
         f"{'M2M s/prompt':>14}",
     ]
     for name, row in report["rows"].items():
         m2m = row["m2m_s_per_prompt"]
         lines.append(
-            f"{name:<12}{row['precision']:>6}{row['encoder_s']:>11.3f}"
+            f"{name:<18}{row['precision']:>6}{row['encoder_s']:>11.3f}"
             f"{row['encoder_fraction_of_matmul']:>13.0%}"
-            f"{row['encoder_speedup_vs_reference']:>13.2f}x"
+            + (
+                f"{speedup:>13.2f}x"
+                if (speedup := row["encoder_speedup_vs_reference"])
+                else f"{'-':>14}"
+            )
             + (f"{m2m:>14.3f}" if m2m is not None else f"{'-':>14}")
         )
     return "\n".join(lines)
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", choices=("vit_b", "tiny"), default="vit_b")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--onnx", action="store_true", help="add ONNX Runtime rows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
