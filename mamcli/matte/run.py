@@ -37,6 +37,7 @@ from mamcli.results import ImageItem, Instance, InstanceMatte
 from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
 from mamcli.runtime.lock import OutputLock
+from mamcli.runtime.memory import reuse_freed_memory
 
 
 class _Run:
@@ -284,6 +285,7 @@ def _run_rank(config: MatteConfig, progress: Progress) -> RunSummary:
     start = time.perf_counter()
     config.validate()
     config.prompts.load(config.inputs)
+    reuse_freed_memory()
     rank = distributed.current_rank()
     lock = OutputLock(config.out_dir / ".mam" / "lock")
     progress = with_test_pause(progress)

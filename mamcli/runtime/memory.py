@@ -1,0 +1,38 @@
+"""Let glibc keep freed memory for reuse, so large tensors are not page-faulted in afresh.
+
+glibc serves each allocation above its mmap threshold (128 KiB, adjusted upwards as large
+blocks are freed) with a fresh mapping, and returns free memory above its trim threshold
+to the system. A batch of images allocates and frees the same large activations over and
+over (the prompt decoder's 4 x 4096 x 256 tokens, M2M's 1024 x 1024 maps), and each fresh
+mapping is zero-filled page by page on first touch: measured, the prompt decoder spends a
+fifth of its time there. Serving blocks up to 32 MiB (glibc's largest mmap threshold)
+from the heap and keeping up to 1 GiB of free memory makes later blocks reuse the pages
+(decoder 0.51 -> 0.44 s for 4 prompts on one core). Peak memory is unchanged; memory freed
+after the peak may stay with the process. Does nothing where glibc is not the allocator,
+or when the user set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ themselves.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from functools import cache
+
+M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 1 << 30
+
+
+@cache
+def reuse_freed_memory() -> bool:
+    """Set glibc's thresholds once per process; True if they were set."""
+    if {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
