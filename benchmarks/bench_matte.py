@@ -52,6 +52,8 @@ from shipped import (
     variant_config,
 )
 
+from mamcli.runtime.memory import reuse_freed_memory
+
 DEFAULT_VARIANTS = ("reference", "mam-fp32", "mam-bf16", "process", "process-rerun")
 ROWS = ("reference", *VARIANTS, "process", "process-rerun")
 
@@ -186,6 +188,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     warnings.filterwarnings("ignore", message=".*SAM found no mask.*")  # random weights
+    reuse_freed_memory()  # what run_matte sets, set before any row: every row runs with it
     report = run_benchmark(args)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 

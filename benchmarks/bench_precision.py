@@ -25,6 +25,8 @@ from pathlib import Path
 from common import build_models
 from roofline import encoder_flops, matmul_rate
 
+from mamcli.runtime.memory import reuse_freed_memory
+
 ROWS = ("reference", "mam-fp32", "mam-bf16-unfused", "mam-bf16", "mam-int8")
 UNFUSED = {"fuse_m2m": False, "fuse_mlp": False}  # the oneDNN fused kernels undone
 
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--onnx", action="store_true", help="add ONNX Runtime rows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    reuse_freed_memory()  # as `mam matte` runs
     report = run(args)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 

@@ -108,6 +108,11 @@ class LiveDisplay(Progress):
             if self._bar is not None:
                 self._bar.update(self._task, completed=self.done)
 
+    def notice(self, message: str) -> None:
+        if self.verbosity >= Verbosity.NORMAL:
+            with self._lock:
+                self._line(escape(message))
+
     def close(self) -> None:
         """Take the bar down (before the summary, or on Ctrl-C)."""
         with self._lock:

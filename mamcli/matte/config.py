@@ -190,6 +190,16 @@ class MatteConfig:
     def composite_suffix(self) -> str:
         return "jpg" if self.composite_format == "jpeg" else self.composite_format
 
+    def needs_pymatting(self, engine: str) -> bool:
+        """Whether the run calls pymatting: the classic engine and `--refiner cf` solve
+        alphas with it, cut-outs and composites estimate foreground colours with it."""
+        writes_colour = bool({"cutout", "composite"} & set(self.outputs))
+        return (
+            engine == "classic"
+            or self.engine.refiner == "cf"
+            or (self.estimate_foreground and writes_colour)
+        )
+
     def auto_instances(self) -> int:
         return self.max_instances or AUTO_ALL_INSTANCES
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
@@ -38,6 +36,8 @@ from mamcli.runtime import distributed
 from mamcli.runtime.atomic import atomic_write_text
 from mamcli.runtime.lock import OutputLock
 from mamcli.runtime.memory import reuse_freed_memory
+from mamcli.runtime.pool import prefetch
+from mamcli.runtime.warm_import import PATIENCE_S, PYMATTING_WAIT, BackgroundImport
 
 
 class _Run:
@@ -55,6 +55,16 @@ class _Run:
         self.records: list[ImageRecord] = []
         self.fatal: OutputError | None = None
         self._detector: TextDetector | None = None
+        # loads (or on a fresh install compiles) while models load and images decode
+        self._pymatting = (
+            BackgroundImport("pymatting") if config.needs_pymatting(engine.name) else None
+        )
+
+    def await_pymatting(self) -> None:
+        """Before the first image needs pymatting: wait for its import, saying why if long."""
+        if self._pymatting is not None:
+            self._pymatting.wait(PATIENCE_S, lambda: self.progress.notice(PYMATTING_WAIT))
+            self._pymatting = None
 
     def finish(self, record: ImageRecord) -> None:
         """An image is done (any status): keep its record and tell the progress display."""
@@ -189,24 +199,6 @@ def _describe_instances(instances: list[Instance], mattes: list[InstanceMatte]) 
     return described
 
 
-def _prefetch(
-    pool: ThreadPoolExecutor, run: _Run, items: list[ImageItem], depth: int
-) -> Iterator[tuple[ImageItem, tuple[Job | None, ImageRecord]]]:
-    """Load images ahead of the model, at most `depth` in flight (bounded memory)."""
-    pending: deque[tuple[ImageItem, Future]] = deque()
-    queue = iter(items)
-    for item in queue:
-        pending.append((item, pool.submit(run.load, item)))
-        if len(pending) >= depth:
-            break
-    while pending:
-        item, future = pending.popleft()
-        next_item = next(queue, None)
-        if next_item is not None:
-            pending.append((next_item, pool.submit(run.load, next_item)))
-        yield item, future.result()
-
-
 def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> list[Future]:
     """Feed batches to the engine and hand the results to the writer."""
     config = run.config
@@ -216,6 +208,7 @@ def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> l
     def flush() -> None:
         if not batch:
             return
+        run.await_pymatting()
         results = run.engine.run([job for _, job, _ in batch])
         for (item, job, record), result in zip(batch, results, strict=True):
             record.timings.update(job.timings)
@@ -230,7 +223,7 @@ def _process(run: _Run, items: list[ImageItem], writer: ThreadPoolExecutor) -> l
 
     with ThreadPoolExecutor(config.workers, thread_name_prefix="mam-load") as loaders:
         depth = config.workers + 2 * config.batch_size
-        for item, (job, record) in _prefetch(loaders, run, items, depth):
+        for item, (job, record) in prefetch(loaders, run.load, items, depth):
             if job is not None:
                 try:
                     run.complete_prompts(job, record)

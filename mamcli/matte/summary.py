@@ -68,3 +68,6 @@ class Progress:
 
     def image_done(self, record: ImageRecord) -> None:
         """One image finished: ok, cached, skipped or failed (called from run threads)."""
+
+    def notice(self, message: str) -> None:
+        """Something the user is waiting for that is not an image (a first-run compile)."""

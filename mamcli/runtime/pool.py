@@ -1,11 +1,13 @@
-"""Run one function over many files in worker processes, with a progress bar."""
+"""Run one function over many items: in worker processes with a progress bar, or in
+threads a bounded number of items ahead of the consumer."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -55,3 +57,22 @@ def parallel_map(
             for future in as_completed(futures):
                 yield future.result()
                 bar.update()
+
+
+def prefetch(
+    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], depth: int
+) -> Iterator[tuple[T, R]]:
+    """Yield (item, fn(item)) in order, with fn running in `pool` at most `depth` items
+    ahead of the consumer (bounded memory: decoded images wait for the model)."""
+    pending: deque[tuple[T, Future]] = deque()
+    queue = iter(items)
+    for item in queue:
+        pending.append((item, pool.submit(fn, item)))
+        if len(pending) >= depth:
+            break
+    while pending:
+        item, future = pending.popleft()
+        next_item = next(queue, None)
+        if next_item is not None:
+            pending.append((next_item, pool.submit(fn, next_item)))
+        yield item, future.result()

@@ -70,3 +70,13 @@ def test_warnings_of_finished_images_are_shown_as_they_come() -> None:
     lines = out.getvalue().splitlines()
     assert "warning a.png: boxes.json: box [0, 0, 900, 10] clipped" in lines[1]
     assert not any("b.png" in line for line in lines)
+
+
+def test_a_notice_is_one_line_and_quiet_hides_it() -> None:
+    display, out = _display(Verbosity.NORMAL)
+    display.started(2, "classic", "asked for")
+    display.notice("waiting for [pymatting] to load")
+    assert out.getvalue().splitlines()[1] == "waiting for [pymatting] to load"  # no markup
+    quiet, out = _display(Verbosity.QUIET)
+    quiet.notice("waiting")
+    assert out.getvalue() == ""
