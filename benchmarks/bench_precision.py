@@ -4,7 +4,7 @@ python benchmarks/bench_precision.py [--model vit_b|tiny] [--size 1024] [--reps 
 
 Rows: `reference` (segment-anything's attention, fp32, plain M2M), `mam-fp32`, `mam-bf16`,
 `mam-int8` (the shipped MattingAnything code at each precision), `mam-bf16-unfused` (bf16
-without the oneDNN fused kernels: fuse_m2m and fuse_mlp off) and, with --onnx, ONNX
+without M2M's oneDNN fused kernels: fuse_m2m off) and, with --onnx, ONNX
 Runtime on the same random encoder exported by torch.onnx (fp32, and int8 through
 onnxruntime.quantization.quantize_dynamic; `pip install 'mam[bench]'`). One repetition
 runs every row once, in turn, so machine load hits them alike; medians are reported with
@@ -28,7 +28,7 @@ from roofline import encoder_flops, matmul_rate
 from mamcli.runtime.memory import reuse_freed_memory
 
 ROWS = ("reference", "mam-fp32", "mam-bf16-unfused", "mam-bf16", "mam-int8")
-UNFUSED = {"fuse_m2m": False, "fuse_mlp": False}  # the oneDNN fused kernels undone
+UNFUSED = {"fuse_m2m": False}  # M2M's oneDNN fused kernels undone
 
 
 def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, Callable]]:

@@ -19,7 +19,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "flow+sdpa": ("fp32", {"fold_m2m": False, "channels_last": False}),
     "flow+sdpa+m2m": ("fp32", {}),
     "mam-fp32": ("fp32", {}),
-    "mam-bf16-unfused": ("bf16", {"fuse_m2m": False, "fuse_mlp": False}),
+    "mam-bf16-unfused": ("bf16", {"fuse_m2m": False}),
     "mam-bf16": ("bf16", {}),
     "mam-fp16": ("fp16", {}),
     "mam-int8": ("int8", {}),

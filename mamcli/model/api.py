@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
-from mamcli.model.attention import set_attention_kernel, set_mlp_kernel
+from mamcli.model.attention import set_attention_kernel
 from mamcli.model.config import (  # noqa: F401  (InferenceOptions re-exported)
     PRECISIONS,
     REFERENCE_OPTIONS,
@@ -131,7 +131,6 @@ class MattingAnything:
         self.options = options or InferenceOptions()
         sam = sam.to(self.device).eval()
         set_attention_kernel(sam.image_encoder, self.options.attention)
-        set_mlp_kernel(sam.image_encoder, self.options.fuse_mlp)
         encoder_dtype = LOW_PRECISION_DTYPES.get(self.precision, torch.float32)
         self.sam = SamStage(sam, partial(self._inference_encoder, sam.image_encoder), encoder_dtype)
         self.m2m = None if m2m is None else self._inference_m2m(m2m)

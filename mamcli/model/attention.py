@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from mamcli.model import onednn
 from mamcli.model.config import AttentionKernel
 from mamcli.model.sam_modules import image_encoder
 
@@ -28,7 +26,6 @@ Attention = image_encoder.Attention
 ImageEncoderViT = image_encoder.ImageEncoderViT
 PatchEmbed = image_encoder.PatchEmbed
 get_rel_pos = image_encoder.get_rel_pos
-MLPBlock = image_encoder.MLPBlock
 
 ATTENTION_KERNELS: tuple[str, ...] = ("sdpa", "reference")
 
@@ -70,15 +67,14 @@ class SdpaAttention(Attention):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, height, width, _ = x.shape
         tokens = height * width
-        qkv = onednn.linear(self.qkv, x)
-        qkv = qkv.reshape(batch, tokens, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         if not self.use_rel_pos:
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         else:
             out = self._attend_with_rel_pos(q, k, v, height, width)
         out = out.reshape(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
-        return onednn.linear(self.proj, out.reshape(batch, height, width, -1))
+        return self.proj(out.reshape(batch, height, width, -1))
 
     def _attend_with_rel_pos(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, height: int, width: int
@@ -90,18 +86,6 @@ class SdpaAttention(Attention):
         v_pad = F.pad(v, (0, height + width))
         out = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)
         return out[..., : v.shape[-1]]
-
-
-class FusedMLPBlock(MLPBlock):
-    """segment-anything's encoder `MLPBlock` with the GELU fused into its first linear
-    (`onednn.linear`; bf16 on the CPU, elsewhere segment-anything's code): the GELU pass
-    over 64 x 64 x 3072 values per block goes (measured 80 -> 53 ms per block, bf16, one
-    core with AMX)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(self.act, nn.GELU) or self.act.approximate != "none":
-            return super().forward(x)
-        return onednn.linear(self.lin2, onednn.linear(self.lin1, x, "gelu"))
 
 
 class ContiguousPatchEmbed(PatchEmbed):
@@ -135,19 +119,5 @@ def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> i
     for block in encoder.blocks:
         if isinstance(block.attn, Attention):
             block.attn.__class__ = cls
-            count += 1
-    return count
-
-
-def set_mlp_kernel(encoder: torch.nn.Module, fused: bool) -> int:
-    """Run the encoder's MLP blocks fused (`FusedMLPBlock`) or as segment-anything's code;
-    returns how many it set. In place and reversible, weights untouched, like
-    `set_attention_kernel`."""
-    if not isinstance(encoder, ImageEncoderViT):
-        return 0
-    count = 0
-    for block in encoder.blocks:
-        if isinstance(block.mlp, MLPBlock):
-            block.mlp.__class__ = FusedMLPBlock if fused else MLPBlock
             count += 1
     return count

@@ -71,8 +71,6 @@ class InferenceOptions:
     fold_m2m: fold M2M's spectral and batch norms into its convolutions.
     fuse_m2m: (with fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as
         one oneDNN call on the CPU, residual sums in place.
-    fuse_mlp: run the encoder's MLP linears (GELU fused) and attention linears as oneDNN
-        calls with the bias in the kernel, in bf16 on the CPU.
     channels_last: run M2M's convolutions in NHWC memory layout.
     m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
         full-resolution activations of one prompt stay in cache) and 8 elsewhere.
@@ -82,7 +80,6 @@ class InferenceOptions:
     attention: AttentionKernel = "sdpa"
     fold_m2m: bool = True
     fuse_m2m: bool = True
-    fuse_mlp: bool = True
     channels_last: bool = True
     m2m_batch: int | None = None
     compile: bool = False

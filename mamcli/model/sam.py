@@ -198,7 +198,7 @@ class LongestSideResize:
     """segment-anything's `ResizeLongestSide` (the resize SAM was trained with), without its
     torchvision import: the long side becomes `target`, rounded as segment-anything does,
     with PIL's bilinear filter (what torchvision's `resize` calls on a PIL image); boxes and
-    points are scaled per axis. tests/model/test_sam.py checks both against the original."""
+    points are scaled per axis. tests/model/test_sam_stage.py checks them against the original."""
 
     target: int
 

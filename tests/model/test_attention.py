@@ -6,13 +6,7 @@ import pytest
 import torch
 from segment_anything.modeling.image_encoder import Attention
 
-from mamcli.model import onednn
-from mamcli.model.attention import (
-    SdpaAttention,
-    key_positions,
-    set_attention_kernel,
-    set_mlp_kernel,
-)
+from mamcli.model.attention import SdpaAttention, key_positions, set_attention_kernel
 from tests.helpers import make_tiny_sam
 
 
@@ -82,31 +76,3 @@ def test_unknown_kernel_and_other_encoders() -> None:
     with pytest.raises(ValueError, match="unknown attention kernel"):
         set_attention_kernel(make_tiny_sam().image_encoder, "flash")  # type: ignore[arg-type]
     assert set_attention_kernel(torch.nn.Linear(2, 2), "sdpa") == 0
-
-
-def _profiled_ops(module: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, set[str]]:
-    from torch.profiler import ProfilerActivity, profile
-
-    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
-        out = module(x)
-    return out, {event.key for event in prof.key_averages()}
-
-
-@pytest.mark.skipif(not onednn.available(), reason="this PyTorch has no oneDNN fused kernels")
-def test_fused_mlp_runs_one_kernel_per_linear_in_bf16_and_plain_ops_in_fp32() -> None:
-    sam = make_tiny_sam()
-    encoder = sam.image_encoder
-    x = torch.randn(1, 3, 256, 256)
-    with torch.inference_mode():
-        fp32_plain = encoder(x)
-    assert set_mlp_kernel(encoder, True) == len(encoder.blocks)
-    fp32_fused, ops = _profiled_ops(encoder, x)
-    assert torch.equal(fp32_fused, fp32_plain)  # fp32 keeps segment-anything's ops
-    assert "mkldnn::_linear_pointwise" not in ops
-    encoder.to(torch.bfloat16)
-    fused, ops = _profiled_ops(encoder, x.bfloat16())
-    assert "mkldnn::_linear_pointwise" in ops and "aten::gelu" not in ops
-    assert set_mlp_kernel(encoder, False) == len(encoder.blocks)
-    plain, ops = _profiled_ops(encoder, x.bfloat16())
-    assert "mkldnn::_linear_pointwise" not in ops and "aten::gelu" in ops
-    torch.testing.assert_close(fused.float(), plain.float(), atol=0.05, rtol=0.05)
