@@ -8,6 +8,7 @@ mattes[0].alpha                          # float32 H x W in [0, 1]
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -148,10 +149,13 @@ class MattingAnything:
         return torch.compile(encoder) if self.options.compile else encoder
 
     def _inference_m2m(self, m2m: M2M) -> torch.nn.Module:
-        """M2M on the device, eval mode, folded / NHWC / compiled as the options say."""
+        """M2M on the device, eval mode, at the precision's dtype, folded / NHWC / compiled
+        as the options say. The dtype is set on a copy (the caller's M2M may be training)."""
         model = m2m.to(self.device).eval()
         if self.options.fold_m2m:
             model = fold_for_inference(model, fuse=self.options.fuse_m2m)
+        elif self.m2m_dtype != torch.float32:
+            model = copy.deepcopy(model)
         model = model.to(self.m2m_dtype)
         if self.options.channels_last:
             model = model.to(memory_format=torch.channels_last)

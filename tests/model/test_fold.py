@@ -113,3 +113,12 @@ def test_compiled_model_gives_the_eager_alphas() -> None:
     build, so one small image."""
     eager = _alphas(InferenceOptions())
     np.testing.assert_allclose(_alphas(InferenceOptions(compile=True)), eager, atol=1e-5)
+
+
+def test_a_low_precision_unfolded_m2m_is_a_copy_the_callers_module_stays_fp32() -> None:
+    m2m = _converged_m2m()
+    model = MattingAnything(
+        make_tiny_sam(), m2m, precision="bf16", options=InferenceOptions(fold_m2m=False)
+    )
+    assert next(model.m2m.parameters()).dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in m2m.parameters())
