@@ -1,10 +1,10 @@
 """The weight-free classic engine: GrabCut segmentation + closed-form matting.
 
-For each instance: the prompt seeds OpenCV's GrabCut at a working resolution; around the
-mask's edge, a trimap whose unknown region follows the doubt of GrabCut's colour models
-(mamcli/engines/classic_trimap.py) is solved by closed-form matting (Levin et al., see
-mamcli/engines/closed_form.py), then re-estimated from the alpha and solved again. No
-network weights are needed.
+For each instance: the prompt seeds OpenCV's GrabCut at a working resolution; the mask is
+brought to the finer matting resolution, where a trimap whose unknown region follows the
+doubt of GrabCut's colour models (mamcli/engines/classic_trimap.py) is solved by
+closed-form matting (Levin et al., see mamcli/engines/closed_form.py), then re-estimated
+from the alpha and solved again. No network weights are needed.
 
 GrabCut initialisation (one rule for every prompt kind; see docs/classic.md):
 - box: outside the box is background, inside is probable foreground, exactly as
@@ -70,35 +70,48 @@ class ClassicEngine:
         if min(h, w) < MIN_SIDE:
             raise InputError(source, f"{w} x {h} is too small for the classic engine "
                              f"(GrabCut needs at least {MIN_SIDE} px on each side)")  # fmt: skip
-        small = to_working(rgb, self.config.working_size)
+        cfg = self.config
+        small = to_working(rgb, cfg.working_size)
+        fine = small if cfg.matte_size <= cfg.working_size else to_working(rgb, cfg.matte_size)
         scale = small.shape[1] / w, small.shape[0] / h
         prompts = [_validate(inst, (h, w), scale, source) for inst in instances]
-        return [self._matte(rgb, small, prompt) for prompt in prompts]
+        return [self._matte(rgb, small, fine, prompt) for prompt in prompts]
 
-    def _matte(self, rgb: np.ndarray, small: np.ndarray, prompt: _Prompt) -> InstanceMatte:
+    def _matte(
+        self, rgb: np.ndarray, small: np.ndarray, fine: np.ndarray, prompt: _Prompt
+    ) -> InstanceMatte:
+        """GrabCut on `small`, trimap and solves on `fine`, alpha at the size of `rgb`."""
         cfg = self.config
         h, w = rgb.shape[:2]
-        diag = math.hypot(*small.shape[:2])
         mask, fgd_model, bgd_model = grabcut_models(small, prompt, cfg)
         if not mask.any():
             empty = np.zeros((h, w), np.float32)
             warning = "GrabCut found no foreground for this prompt; the alpha is empty"
             return InstanceMatte(alpha=empty, mask=empty > 0, score=1.0, warning=warning)
-        alpha_small = matte_working(small, mask, fgd_model, bgd_model, cfg, diag)
-        if mask.shape == (h, w):
-            return InstanceMatte(alpha=alpha_small, mask=mask, score=1.0)
-        alpha = guided_upsample(alpha_small, small, rgb)
-        mask = cv2.resize(mask.astype(np.uint8) * 255, (w, h), cv2.INTER_LINEAR) > 127
-        return InstanceMatte(alpha=alpha, mask=mask, score=1.0)
+        diag = math.hypot(*fine.shape[:2])
+        fine_mask = resize_mask(mask, fine.shape[:2])
+        alpha = matte_working(fine, fine_mask, fgd_model, bgd_model, cfg, diag)
+        if fine.shape[:2] != (h, w):
+            alpha = guided_upsample(alpha, fine, rgb)
+        return InstanceMatte(alpha=alpha, mask=resize_mask(mask, (h, w)), score=1.0)
+
+
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A bool mask brought to `shape` (h, w) by bilinear resizing, cut at one half."""
+    if mask.shape == shape:
+        return mask
+    size = (shape[1], shape[0])
+    return cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_LINEAR) > 127
 
 
 def matte_working(
     rgb: np.ndarray, mask: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray,
     cfg: ClassicConfig, diag: float,
 ) -> np.ndarray:  # fmt: skip
-    """Alpha (float32) of a working-resolution image region from its GrabCut result.
+    """Alpha (float32) of an image at the matting resolution from its GrabCut result
+    (the mask brought to that resolution, and GrabCut's colour models).
 
-    Band widths are fractions of `diag`, the diagonal of the whole working image.
+    Band widths are fractions of `diag`, the diagonal of that image.
     """
     wide = max(cfg.narrow_px, round(cfg.band_max * diag))
     dist = distance_to_edge(mask)

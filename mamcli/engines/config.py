@@ -33,25 +33,27 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 class ClassicConfig:
     """Knobs of the classic engine.
 
-    working_size: long side (px) of the image GrabCut and closed-form matting run on;
-    grabcut_iters: GrabCut iterations; band: half-width of the trimap's unknown band as a
-    fraction of the image diagonal (at least min_band_px working pixels); seed_radius:
-    radius of point seeds as a fraction of the diagonal (at least 2 px); point_margin:
-    growth of the positive points' box, as a fraction of the long side, for points-only
-    prompts; trimap: "adaptive" (unknown region follows the colour models' doubt, see
-    classic_trimap.py) or "fixed" (a `band` on every edge, the engine before issue #14);
-    solver: pymatting solver, one of closed_form.SOLVERS; iterations: solves, each after
-    the first on a trimap re-estimated from the alpha; band_max: widest adaptive unknown
-    region, as a fraction of the diagonal; narrow_px: unknown half-width on every edge
-    (adaptive); confidence: colour-model posterior a known pixel needs (adaptive);
-    mix_window: radius (px) of the neighbourhood tested for mixed colours (adaptive);
-    regrow_px: how far each re-estimated trimap's unknown
-    region reaches beyond the previous alpha's soft pixels; blend_tolerance: colour
-    distance (levels) within which a pixel counts as a blend of a foreground and a
-    background colour, and is unknown near the edge (0: off).
+    working_size: long side (px) of the image GrabCut runs on; matte_size: long side (px)
+    of the image the trimap and the closed-form solves run on (never above the image's
+    own size; at most working_size means GrabCut's image); grabcut_iters: GrabCut
+    iterations; band: half-width of the trimap's unknown band as a fraction of the image
+    diagonal (at least min_band_px pixels); seed_radius: radius of point seeds as a
+    fraction of the diagonal (at least 2 px); point_margin: growth of the positive points'
+    box, as a fraction of the long side, for points-only prompts; trimap: "adaptive"
+    (unknown region follows the colour models' doubt, see classic_trimap.py) or "fixed"
+    (a `band` on every edge, the engine before issue #14); solver: pymatting solver, one
+    of closed_form.SOLVERS; iterations: solves, each after the first on a trimap
+    re-estimated from the alpha; band_max: widest adaptive unknown region, as a fraction
+    of the diagonal; narrow_px: unknown half-width on every edge (adaptive); confidence:
+    colour-model posterior a known pixel needs (adaptive); mix_window: radius (px) of the
+    neighbourhood tested for mixed colours (adaptive); regrow_px: how far each
+    re-estimated trimap's unknown region reaches beyond the previous alpha's soft pixels;
+    blend_tolerance: colour distance (levels) within which a pixel counts as a blend of a
+    foreground and a background colour, and is unknown near the edge (0: off).
     """
 
     working_size: int = 512
+    matte_size: int = 800
     grabcut_iters: int = 5
     band: float = 0.01
     min_band_px: int = 2
@@ -59,12 +61,12 @@ class ClassicConfig:
     point_margin: float = 0.15
     trimap: str = "adaptive"
     solver: str = "cf"
-    iterations: int = 3
+    iterations: int = 2
     band_max: float = 0.07
     narrow_px: int = 2
     confidence: float = 0.9
     mix_window: int = 3
-    regrow_px: int = 5
+    regrow_px: int = 10
     blend_tolerance: float = 12.0
 
 
