@@ -39,6 +39,7 @@ VARIANTS: dict[str, ClassicConfig | None] = {
     "old-band0.03": replace(OLD, band=0.03),
     "new-1solve": replace(NEW, iterations=1),
     "new-noblend": replace(NEW, blend_tolerance=0),
+    "new-noglass": replace(NEW, glass_density=1.0),
     "new": NEW,
 }
 """Name -> configuration; None is the box filled with 1."""

@@ -28,9 +28,15 @@ from mamcli.engines.classic_trimap import (
     distance_to_edge,
     foreground_posterior,
     mixture_fraction,
+    transparency_prior,
     trimap_from_alpha,
 )
-from mamcli.engines.closed_form import guided_upsample, solve_alpha, to_working
+from mamcli.engines.closed_form import (
+    closed_form_with_prior,
+    guided_upsample,
+    solve_alpha,
+    to_working,
+)
 from mamcli.engines.config import ClassicConfig
 from mamcli.errors import InputError
 from mamcli.imaging.trimap import trimap_from_mask
@@ -133,7 +139,30 @@ def matte_working(
     for _ in range(cfg.iterations - 1):
         trimap = trimap_from_alpha(alpha, limit, cfg.regrow_px)
         alpha = solve_alpha(rgb, trimap, cfg.solver)
+    if cfg.trimap == "adaptive" and cfg.blend_tolerance > 0 and cfg.glass_density < 1:
+        alpha = see_through(rgb, mask, fgd_model, bgd_model, cfg, diag, alpha, dist)
     return alpha
+
+
+def see_through(
+    rgb: np.ndarray, mask: np.ndarray, fgd_model: np.ndarray, bgd_model: np.ndarray,
+    cfg: ClassicConfig, diag: float, alpha: np.ndarray, dist: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """`alpha` solved again where the mask looks see-through (transparency_prior): that
+    part, grown by glass_window, and the soft pixels are unknown, and the see-through
+    pixels are pulled towards their prior alpha. Unchanged where the see-through part is
+    smaller than one glass_window square (scattered blends, not a see-through surface)."""
+    radius = max(1, round(cfg.glass_window * diag))
+    blend = mixture_fraction(rgb, fgd_model, bgd_model, cfg.blend_tolerance, mask)
+    clear, prior = transparency_prior(mask, blend, radius, cfg.glass_density)
+    if clear.sum() < (2 * radius + 1) ** 2:
+        return alpha
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown = (cv2.dilate(clear.astype(np.uint8), disc) > 0) & (mask | (dist <= cfg.narrow_px))
+    trimap = np.where(alpha >= 0.5, 255, 0).astype(np.uint8)
+    trimap[grown | ((alpha > 0.02) & (alpha < 0.98))] = 128
+    weight = np.where(clear, np.float32(cfg.glass_weight), np.float32(0))
+    return closed_form_with_prior(rgb, trimap, prior, weight)
 
 
 def _validate(

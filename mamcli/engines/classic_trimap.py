@@ -84,6 +84,27 @@ def mixture_fraction(
     return out
 
 
+def transparency_prior(
+    mask: np.ndarray, blend: np.ndarray, radius: int, density: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a see-through object shows: (bool H x W, float32 prior alpha H x W).
+
+    `blend` is mixture_fraction over the mask. A pixel of the mask is see-through where
+    more than `density` of the mask's pixels within `radius` are blends t F + (1 - t) B
+    of a foreground and a background colour (0.1 < t < 0.9): glass, thin cloth, smoke
+    show the background through them everywhere, an opaque object only in scattered
+    pixels. Its prior alpha is the mean t of those blends.
+    """
+    is_blend = ((blend > 0.1) & (blend < 0.9)).astype(np.float32)
+    size = (2 * radius + 1, 2 * radius + 1)
+    share = cv2.boxFilter(is_blend, -1, size) / np.maximum(
+        cv2.boxFilter(mask.astype(np.float32), -1, size), 1e-3
+    )
+    blends = cv2.boxFilter(is_blend, -1, size)
+    prior = cv2.boxFilter(np.where(is_blend > 0, blend, 0), -1, size) / np.maximum(blends, 1e-3)
+    return mask & (share > density), prior.astype(np.float32)
+
+
 def model_means(model: np.ndarray) -> np.ndarray:
     """Means (K x 3) of the components of a GrabCut model that have weight."""
     coefs = model[0, :COMPONENTS]

@@ -75,6 +75,11 @@ ICHOL_DISCARD = 1e-3
 """Factor entries below this are dropped from the incomplete Cholesky preconditioner
 (pymatting's default is 1e-4): a sparser factor, a few more iterations, less time."""
 
+ICHOL_SHIFTS = (1e-3, 1e-2, 0.1, 0.5, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+"""Diagonal shifts the incomplete Cholesky tries in turn until the factor exists.
+pymatting starts at 0 and 1e-4; with ICHOL_DISCARD those mostly fail after much of the
+work, so the first try is 1e-3 (same alphas on the development set, less time)."""
+
 
 def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.ndarray:
     """Alpha of a uint8 image and trimap with one of pymatting's SOLVERS.
@@ -114,6 +119,42 @@ def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.n
     return alpha
 
 
+def closed_form_with_prior(
+    rgb: np.ndarray, trimap: np.ndarray, prior: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
+    """Closed-form alpha with a data term: minimises a' L a + sum weight (a - prior)^2
+    over the unknown pixels of a uint8 trimap (Levin et al.'s energy plus a soft
+    constraint, so a region with no known foreground can still get a fractional alpha).
+
+    Only the bounding box of the unknown pixels is solved. Returns float32 H x W in [0, 1].
+    """
+    import scipy.sparse
+    from pymatting import cf_laplacian, cg
+
+    alpha = (trimap >= 255).astype(np.float32)
+    ys, xs = np.nonzero(trimap == 128)
+    if ys.size == 0:
+        return alpha
+    margin = 4  # 3x3 windows touching unknown pixels lie within 2 px of them
+    y0, y1 = max(0, ys.min() - margin), min(trimap.shape[0], ys.max() + margin + 1)
+    x0, x1 = max(0, xs.min() - margin), min(trimap.shape[1], xs.max() + margin + 1)
+    tri = trimap[y0:y1, x0:x1]
+    known = tri != 128
+    laplacian = cf_laplacian(rgb[y0:y1, x0:x1].astype(np.float64) / 255.0, is_known=known)
+    unknown = ~known.ravel()
+    fg = (tri == 255).ravel()[~unknown].astype(np.float64)
+    w = weight[y0:y1, x0:x1].ravel()[unknown].astype(np.float64)
+    p = prior[y0:y1, x0:x1].ravel()[unknown].astype(np.float64)
+    rows = laplacian[unknown, :]
+    system = (rows[:, unknown] + scipy.sparse.diags(w)).tocsc()
+    rhs = w * p - rows[:, ~unknown].dot(fg)
+    solved = np.zeros(tri.size)
+    solved[~unknown] = fg
+    solved[unknown] = cg(system, rhs, M=_preconditioner(system), rtol=CG_RTOL)
+    alpha[y0:y1, x0:x1] = np.clip(solved.reshape(tri.shape), 0, 1)
+    return alpha
+
+
 def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     """Closed-form alpha (pymatting's estimate_alpha_cf) for a uint8 image and trimap."""
     return solve_alpha(rgb, trimap, "cf")
@@ -129,7 +170,10 @@ def _preconditioner(matrix):
 
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            return ichol(matrix, discard_threshold=ICHOL_DISCARD, max_nnz=4 * matrix.nnz + 1024)
+            return ichol(
+                matrix, discard_threshold=ICHOL_DISCARD, shifts=ICHOL_SHIFTS,
+                max_nnz=4 * matrix.nnz + 1024,
+            )  # fmt: skip
         except ValueError:
             return jacobi(matrix)
 

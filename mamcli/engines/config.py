@@ -49,11 +49,14 @@ class ClassicConfig:
     neighbourhood tested for mixed colours (adaptive); regrow_px: how far each
     re-estimated trimap's unknown region reaches beyond the previous alpha's soft pixels;
     blend_tolerance: colour distance (levels) within which a pixel counts as a blend of a
-    foreground and a background colour, and is unknown near the edge (0: off).
+    foreground and a background colour, and is unknown near the edge (0: off);
+    glass_density: share of blend pixels within glass_window (fraction of the diagonal)
+    that marks a part of the mask as see-through, which is then solved again with a soft
+    prior alpha (weight glass_weight) from the blends (1 or more: off; adaptive only).
     """
 
     working_size: int = 512
-    matte_size: int = 800
+    matte_size: int = 720
     grabcut_iters: int = 5
     band: float = 0.01
     min_band_px: int = 2
@@ -68,6 +71,9 @@ class ClassicConfig:
     mix_window: int = 3
     regrow_px: int = 10
     blend_tolerance: float = 12.0
+    glass_density: float = 0.8
+    glass_window: float = 0.03
+    glass_weight: float = 0.02
 
 
 def _device_ok(value: str) -> str | None:
