@@ -96,14 +96,11 @@ def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.n
     )
 
     alpha = (trimap >= 255).astype(np.float32)
-    ys, xs = np.nonzero(trimap == 128)
-    if ys.size == 0:
+    window = _unknown_window(trimap)
+    if window is None:
         return alpha
-    margin = 4  # 3x3 windows touching unknown pixels lie within 2 px of them
-    y0, y1 = max(0, ys.min() - margin), min(trimap.shape[0], ys.max() + margin + 1)
-    x0, x1 = max(0, xs.min() - margin), min(trimap.shape[1], xs.max() + margin + 1)
-    image = rgb[y0:y1, x0:x1].astype(np.float64) / 255.0
-    tri = trimap[y0:y1, x0:x1].astype(np.float64) / 255.0
+    image = rgb[window].astype(np.float64) / 255.0
+    tri = trimap[window].astype(np.float64) / 255.0
     if solver == "sm":
         with contextlib.redirect_stdout(io.StringIO()):
             solved = estimate_alpha_sm(image, tri)
@@ -115,7 +112,7 @@ def solve_alpha(rgb: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.n
             "rw": estimate_alpha_rw,
         }[solver]
         solved = estimate(image, tri, preconditioner=_preconditioner, cg_kwargs={"rtol": CG_RTOL})
-    alpha[y0:y1, x0:x1] = np.clip(solved, 0, 1)
+    alpha[window] = np.clip(solved, 0, 1)
     return alpha
 
 
@@ -132,27 +129,36 @@ def closed_form_with_prior(
     from pymatting import cf_laplacian, cg
 
     alpha = (trimap >= 255).astype(np.float32)
-    ys, xs = np.nonzero(trimap == 128)
-    if ys.size == 0:
+    window = _unknown_window(trimap)
+    if window is None:
         return alpha
-    margin = 4  # 3x3 windows touching unknown pixels lie within 2 px of them
-    y0, y1 = max(0, ys.min() - margin), min(trimap.shape[0], ys.max() + margin + 1)
-    x0, x1 = max(0, xs.min() - margin), min(trimap.shape[1], xs.max() + margin + 1)
-    tri = trimap[y0:y1, x0:x1]
+    tri = trimap[window]
     known = tri != 128
-    laplacian = cf_laplacian(rgb[y0:y1, x0:x1].astype(np.float64) / 255.0, is_known=known)
+    laplacian = cf_laplacian(rgb[window].astype(np.float64) / 255.0, is_known=known)
     unknown = ~known.ravel()
     fg = (tri == 255).ravel()[~unknown].astype(np.float64)
-    w = weight[y0:y1, x0:x1].ravel()[unknown].astype(np.float64)
-    p = prior[y0:y1, x0:x1].ravel()[unknown].astype(np.float64)
+    w = weight[window].ravel()[unknown].astype(np.float64)
+    p = prior[window].ravel()[unknown].astype(np.float64)
     rows = laplacian[unknown, :]
     system = (rows[:, unknown] + scipy.sparse.diags(w)).tocsc()
     rhs = w * p - rows[:, ~unknown].dot(fg)
     solved = np.zeros(tri.size)
     solved[~unknown] = fg
     solved[unknown] = cg(system, rhs, M=_preconditioner(system), rtol=CG_RTOL)
-    alpha[y0:y1, x0:x1] = np.clip(solved.reshape(tri.shape), 0, 1)
+    alpha[window] = np.clip(solved.reshape(tri.shape), 0, 1)
     return alpha
+
+
+def _unknown_window(trimap: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding box of a uint8 trimap's unknown pixels plus the Laplacian's margin
+    (3 x 3 windows touching unknown pixels lie within 2 px of them); None if none."""
+    ys, xs = np.nonzero(trimap == 128)
+    if ys.size == 0:
+        return None
+    margin = 4
+    y0, y1 = max(0, ys.min() - margin), min(trimap.shape[0], ys.max() + margin + 1)
+    x0, x1 = max(0, xs.min() - margin), min(trimap.shape[1], xs.max() + margin + 1)
+    return slice(y0, y1), slice(x0, x1)
 
 
 def closed_form_alpha(rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
