@@ -121,7 +121,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
 
     models = build_models(args.model, args.size, args.device)
     log("timing matmul rates")
-    rates = {p: matmul_rate(models.device, p) for p in ("fp32", "bf16")}
+    rates = {p: matmul_rate(models.device, p) for p in row_precisions(args, models.device)}
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as name:
         tmp = Path(name)
         images = make_images(tmp / "images", args.images, args.prompts, *args.image_size)
@@ -183,6 +183,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
         "rows": rows,
         "ratios": ratios(rows),
     }
+
+
+def row_precisions(args: argparse.Namespace, device) -> list[str]:
+    """The precisions the rows run at (fp32 for the reference): only their matmul rates are
+    timed (bf16 without AMX runs at well under 1 GFLOP/s, minutes per matmul)."""
+    from mamcli.model.api import resolve_precision
+
+    wanted = {"fp32"} | {VARIANTS[row][0] for row in args.rows if row in VARIANTS}
+    if {"process", "process-rerun"} & set(args.rows):
+        wanted.add(resolve_precision(args.process_precision, device))
+    return sorted(wanted)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,14 @@ That is a dot product: append rel_h[i] and rel_w[i] to the (pre-scaled) query an
 one-hot vectors of row(j) and col(j) to the key, and q'.k' is exactly the biased score.
 The fused CPU kernel needs values as wide as the keys, so v is zero-padded and the padding
 cut from the output. A masked kernel call reads an L x L bias per head; this one does
-(C + H + W) / C times the q.k work instead, which is far cheaper (docs/performance.md).
+(C + H + W) / C times the q.k work (and as much again on the padded v) instead, which is far
+cheaper where matmuls are fast (bf16 on AMX, GPUs).
+
+Where they are not (fp32 on a CPU), the extra work costs more than the memory passes it
+saves, so the "scores" path computes segment-anything's own function, q.k, the two bias
+terms, softmax and the product with v, a few query rows of one head at a time, so each
+score block stays in the last-level cache. "auto" takes that path for fp32 on the CPU
+and the folded one otherwise (measured: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ ImageEncoderViT = image_encoder.ImageEncoderViT
 PatchEmbed = image_encoder.PatchEmbed
 get_rel_pos = image_encoder.get_rel_pos
 
-ATTENTION_KERNELS: tuple[str, ...] = ("sdpa", "reference")
+ATTENTION_KERNELS: tuple[str, ...] = ("auto", "fold", "scores", "reference")
+SCORE_BLOCK = 1 << 21  # score elements per chunk of the "scores" path (8 MiB in fp32)
 
 
 def rel_pos_terms(
@@ -61,8 +69,11 @@ class SdpaAttention(Attention):
     """segment-anything's `Attention` computed by `scaled_dot_product_attention`.
 
     Same parameters, same result up to float rounding (about 1e-6 in fp32). Instances are
-    made by `set_attention_kernel`, which switches the class of existing modules.
+    made by `set_attention_kernel`, which switches the class of existing modules and sets
+    `kernel` ("auto", "fold" or "scores": how the relative-position bias is applied).
     """
+
+    kernel: AttentionKernel = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, height, width, _ = x.shape
@@ -71,6 +82,8 @@ class SdpaAttention(Attention):
         q, k, v = qkv.unbind(0)
         if not self.use_rel_pos:
             out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        elif self._by_scores(q):
+            out = self._attend_by_scores(q, k, v, height, width)
         else:
             out = self._attend_with_rel_pos(q, k, v, height, width)
         out = out.reshape(batch, self.num_heads, height, width, -1).permute(0, 2, 3, 1, 4)
@@ -86,6 +99,37 @@ class SdpaAttention(Attention):
         v_pad = F.pad(v, (0, height + width))
         out = F.scaled_dot_product_attention(q_aug, k_aug, v_pad, scale=1.0)
         return out[..., : v.shape[-1]]
+
+    def _by_scores(self, q: torch.Tensor) -> bool:
+        if self.kernel == "auto":
+            return q.device.type == "cpu" and q.dtype == torch.float32
+        return self.kernel == "scores"
+
+    def _attend_by_scores(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, height: int, width: int
+    ) -> torch.Tensor:
+        """segment-anything's math in chunks of at most SCORE_BLOCK scores: whole heads
+        when a head's L x L scores fit, else a few query rows of one head."""
+        rel_h, rel_w = rel_pos_terms(q, self.rel_pos_h, self.rel_pos_w, height, width)
+        batch, heads, tokens, channels = q.shape
+        count = batch * heads
+        q = (q * self.scale).reshape(count, tokens, channels)
+        k_t = k.reshape(count, tokens, channels).transpose(1, 2)
+        v = v.reshape(count, tokens, channels)
+        rel_h = rel_h.reshape(count, tokens, height, 1)
+        rel_w = rel_w.reshape(count, tokens, 1, width)
+        out = q.new_empty(count, tokens, channels)
+        rows = max(1, min(tokens, SCORE_BLOCK // tokens))
+        step = max(1, SCORE_BLOCK // (rows * tokens))  # heads per chunk (1 unless rows == L)
+        for head in range(0, count, step):
+            heads_ = slice(head, head + step)
+            for row in range(0, tokens, rows):
+                rows_ = slice(row, row + rows)
+                scores = torch.bmm(q[heads_, rows_], k_t[heads_])
+                grid = scores.view(*scores.shape[:2], height, width)
+                grid.add_(rel_h[heads_, rows_]).add_(rel_w[heads_, rows_])
+                torch.bmm(scores.softmax(dim=-1), v[heads_], out=out[heads_, rows_])
+        return out.reshape(batch, heads, tokens, channels)
 
 
 class ContiguousPatchEmbed(PatchEmbed):
@@ -103,7 +147,8 @@ class ContiguousPatchEmbed(PatchEmbed):
 def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> int:
     """Run the encoder's attention blocks with `kernel`; returns how many blocks it set.
 
-    "sdpa" also makes the patch embedding return contiguous tokens (same values).
+    Every kernel but "reference" also makes the patch embedding return contiguous tokens
+    (same values).
     Switching is in place and reversible; weights are untouched. Encoders other than
     segment-anything's ViT (MobileSAM's TinyViT) are left as they are (returns 0).
     """
@@ -111,7 +156,7 @@ def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> i
         raise ValueError(f"unknown attention kernel {kernel!r}; use one of {ATTENTION_KERNELS}")
     if not isinstance(encoder, ImageEncoderViT):
         return 0
-    fast = kernel == "sdpa"
+    fast = kernel != "reference"
     if isinstance(encoder.patch_embed, PatchEmbed):
         encoder.patch_embed.__class__ = ContiguousPatchEmbed if fast else PatchEmbed
     cls = SdpaAttention if fast else Attention
@@ -119,5 +164,7 @@ def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> i
     for block in encoder.blocks:
         if isinstance(block.attn, Attention):
             block.attn.__class__ = cls
+            if fast:
+                block.attn.kernel = kernel
             count += 1
     return count

@@ -20,8 +20,10 @@ PRECISIONS: tuple[str, ...] = (*FLOAT_PRECISIONS, "int8")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 TRAIN_PRECISION_CHOICES: tuple[str, ...] = ("auto", *FLOAT_PRECISIONS)
 REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
-# The encoder's attention: fused SDPA with the rel-pos bias folded in, or segment-anything's.
-AttentionKernel = Literal["sdpa", "reference"]
+# The encoder's attention (mamcli/model/attention.py): "fold" (rel-pos bias folded into one
+# fused SDPA call), "scores" (segment-anything's math in cache-sized chunks), "auto" (scores
+# for fp32 on the CPU, fold otherwise) or "reference" (segment-anything's own module).
+AttentionKernel = Literal["auto", "fold", "scores", "reference"]
 
 
 def _widths_ok(widths: tuple[int, ...]) -> str | None:
@@ -67,7 +69,8 @@ class RefineConfig:
 class InferenceOptions:
     """How the networks run. Every setting gives the same alphas up to float rounding.
 
-    attention: "sdpa" (fused, default) or "reference" (segment-anything's own code).
+    attention: "auto" (default), "fold", "scores" or "reference" (segment-anything's own
+        code); see mamcli/model/attention.py.
     fold_m2m: fold M2M's spectral and batch norms into its convolutions.
     fuse_m2m: (with fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as
         one oneDNN call on the CPU, residual sums in place.
@@ -77,7 +80,7 @@ class InferenceOptions:
     compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
     """
 
-    attention: AttentionKernel = "sdpa"
+    attention: AttentionKernel = "auto"
     fold_m2m: bool = True
     fuse_m2m: bool = True
     channels_last: bool = True

@@ -1,4 +1,4 @@
-"""The fused SDPA attention computes segment-anything's attention function."""
+"""Both fast attention paths compute segment-anything's attention function."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import pytest
 import torch
 from segment_anything.modeling.image_encoder import Attention
 
+from mamcli.model import attention
 from mamcli.model.attention import SdpaAttention, key_positions, set_attention_kernel
 from tests.helpers import make_tiny_sam
 
 
-def _attention_pair(size: int, dim: int = 64, heads: int = 4) -> tuple[Attention, Attention]:
+def _attention_pair(
+    size: int, kernel: str = "auto", dim: int = 64, heads: int = 4
+) -> tuple[Attention, Attention]:
     torch.manual_seed(0)
     reference = Attention(dim, heads, qkv_bias=True, use_rel_pos=True, input_size=(size, size))
     with torch.no_grad():  # segment-anything initialises these to zero: make them matter
@@ -19,12 +22,25 @@ def _attention_pair(size: int, dim: int = 64, heads: int = 4) -> tuple[Attention
     fused = Attention(dim, heads, qkv_bias=True, use_rel_pos=True, input_size=(size, size))
     fused.load_state_dict(reference.state_dict())
     fused.__class__ = SdpaAttention
+    fused.kernel = kernel
     return reference.eval(), fused.eval()
 
 
-@pytest.mark.parametrize(("batch", "size", "budget"), [(1, 12, 1 << 30), (3, 7, 1 << 30)])
-def test_sdpa_attention_matches_reference(batch: int, size: int, budget: int) -> None:
-    reference, fused = _attention_pair(size)
+@pytest.mark.parametrize("kernel", ["fold", "scores"])
+@pytest.mark.parametrize(
+    ("batch", "size", "block"),
+    [
+        (1, 12, 1 << 21),  # one chunk holds every head
+        (3, 7, 5 * 49**2),  # 5 of the 12 heads per chunk, the last chunk 2
+        (1, 12, 144**2 // 3),  # 48 query rows of one head per chunk
+        (2, 7, 49 * 10),  # 10 rows per chunk, the last chunk 9
+    ],
+)
+def test_fast_attention_matches_reference(
+    kernel: str, batch: int, size: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attention, "SCORE_BLOCK", block)
+    reference, fused = _attention_pair(size, kernel)
     x = torch.randn(batch, size, size, 64)
     with torch.inference_mode():
         expected, got = reference(x), fused(x)
@@ -39,10 +55,25 @@ def test_key_positions_are_row_then_column_one_hots() -> None:
     assert torch.equal(positions.sum(dim=1), torch.full((6,), 2.0))
 
 
+def test_auto_takes_the_scores_path_in_fp32_on_the_cpu_and_the_folded_one_in_bf16() -> None:
+    x = torch.randn(2, 9, 9, 64)
+    _, auto = _attention_pair(9, "auto")
+    _, fold = _attention_pair(9, "fold")
+    _, scores = _attention_pair(9, "scores")
+    with torch.inference_mode():
+        assert torch.equal(auto(x), scores(x))
+        low = x.bfloat16()
+        auto, fold = auto.to(torch.bfloat16), fold.to(torch.bfloat16)
+        assert torch.equal(auto(low), fold(low))
+
+
+@pytest.mark.parametrize("kernel", ["fold", "scores"])
 @pytest.mark.parametrize("size", [5, 14])
-def test_sdpa_attention_in_bf16_is_as_close_to_fp32_as_the_reference(size: int) -> None:
-    """bf16 weights: the fused path's error against fp32 is no larger than the reference's."""
-    reference, fused = _attention_pair(size)
+def test_fast_attention_in_bf16_is_as_close_to_fp32_as_the_reference(
+    kernel: str, size: int
+) -> None:
+    """bf16 weights: each fast path's error against fp32 is no larger than the reference's."""
+    reference, fused = _attention_pair(size, kernel)
     x = torch.randn(2, size, size, 64)
     with torch.inference_mode():
         exact = reference(x)
@@ -61,8 +92,9 @@ def test_encoder_switches_kernel_in_place_and_back() -> None:
     state = {k: v.clone() for k, v in sam.state_dict().items()}
     with torch.inference_mode():
         expected = sam.image_encoder(x)
-        assert set_attention_kernel(sam.image_encoder, "sdpa") == len(sam.image_encoder.blocks)
+        assert set_attention_kernel(sam.image_encoder, "auto") == len(sam.image_encoder.blocks)
         assert all(type(b.attn) is SdpaAttention for b in sam.image_encoder.blocks)
+        assert all(b.attn.kernel == "auto" for b in sam.image_encoder.blocks)
         fused = sam.image_encoder(x)
         assert set_attention_kernel(sam.image_encoder, "reference") == 2
         again = sam.image_encoder(x)
@@ -75,4 +107,4 @@ def test_encoder_switches_kernel_in_place_and_back() -> None:
 def test_unknown_kernel_and_other_encoders() -> None:
     with pytest.raises(ValueError, match="unknown attention kernel"):
         set_attention_kernel(make_tiny_sam().image_encoder, "flash")  # type: ignore[arg-type]
-    assert set_attention_kernel(torch.nn.Linear(2, 2), "sdpa") == 0
+    assert set_attention_kernel(torch.nn.Linear(2, 2), "auto") == 0
