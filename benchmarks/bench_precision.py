@@ -8,7 +8,9 @@ without M2M's oneDNN fused kernels: fuse_m2m off) and, with --onnx, ONNX
 Runtime on the same random encoder exported by torch.onnx (fp32, and int8 through
 onnxruntime.quantization.quantize_dynamic; `pip install 'mam[bench]'`). One repetition
 runs every row once, in turn, so machine load hits them alike; medians are reported with
-each encoder's fraction of the measured matmul rate of its precision.
+each encoder's fraction of the measured matmul rate of its precision. With
+--object-sides 0.5,0.25 M2M is also timed on the window refinement reads for a square
+object of that fraction of the image side (mamcli/model/window.py; what `mam matte` runs).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from common import build_models
@@ -31,15 +34,36 @@ ROWS = ("reference", "mam-fp32", "mam-bf16-unfused", "mam-bf16", "mam-int8")
 UNFUSED = {"fuse_m2m": False}  # M2M's oneDNN fused kernels undone
 
 
-def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, Callable]]:
-    """name -> (precision, encode(), m2m on one prompt()) for the MattingAnything rows."""
+def object_windows(size: int, sides: tuple[float, ...]) -> dict[float, object]:
+    """side -> the M2M window of a centred square object `side` x the image side."""
+    import torch
+
+    from mamcli.model.config import RefineConfig
+    from mamcli.model.window import m2m_window
+
+    windows = {}
+    for side in sides:
+        mask = torch.zeros(1, size, size, dtype=torch.bool)
+        lo, hi = int(size * (1 - side) / 2), int(size * (1 + side) / 2)
+        mask[:, lo:hi, lo:hi] = True
+        windows[side] = m2m_window(mask, (size, size), size, RefineConfig())
+    return windows
+
+
+def torch_rows(
+    models, rows: tuple[str, ...], sides: tuple[float, ...] = ()
+) -> dict[str, tuple[str, Callable, Callable]]:
+    """name -> (precision, encode(), m2m on one prompt(side)) for the MattingAnything rows
+    (side None: the whole padded image, as the reference runs it)."""
     import torch
 
     from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions
+    from mamcli.model.window import run_in_window
 
     size = models.config.img_size
     x = torch.randn(1, 3, size, size)
     guide = (torch.rand(1, 1, size // 4, size // 4) > 0.5).float()
+    windows = object_windows(size, sides)
     out = {}
     for name in rows:
         precision = "fp32" if name == "reference" else name.split("-")[1]
@@ -51,8 +75,11 @@ def torch_rows(models, rows: tuple[str, ...]) -> dict[str, tuple[str, Callable, 
         mam = models.matting(precision, options)
         embedding = mam.sam.encode(x)
 
-        def m2m(mam=mam, embedding=embedding):
-            mam.run_m2m(embedding, x, guide)
+        def m2m(side=None, mam=mam, embedding=embedding):
+            if side is None:
+                mam.run_m2m(embedding, x, guide)
+            else:
+                run_in_window(mam.run_m2m, windows[side], embedding, x, guide)
 
         out[name] = (precision, lambda mam=mam: mam.sam.encode(x), m2m)
     return out
@@ -96,21 +123,27 @@ def run(args: argparse.Namespace) -> dict:
 
     models = build_models(args.model, args.size, "cpu")
     with tempfile.TemporaryDirectory(prefix="mam-bench-") as tmp:
-        rows = torch_rows(models, tuple(args.rows))
+        sides = tuple(args.object_sides)
+        rows = torch_rows(models, tuple(args.rows), sides)
         if args.onnx:
             rows.update(onnx_rows(models, Path(tmp)))
         encode_s = {name: [] for name in rows}
         m2m_s = {name: [] for name, (_, _, m2m) in rows.items() if m2m}
+        window_s = {(name, side): [] for name in m2m_s for side in sides}
         with torch.inference_mode():
             for _, encode, m2m in rows.values():  # warm-up: first-call allocations
                 encode()
                 if m2m:
                     m2m()
+                    for side in sides:
+                        m2m(side)
             for _ in range(args.reps):
                 for name, (_, encode, m2m) in rows.items():
                     encode_s[name].append(stopwatch(encode)())
                     if m2m:
                         m2m_s[name].append(stopwatch(m2m)())
+                        for side in sides:
+                            window_s[name, side].append(stopwatch(partial(m2m, side))())
     precisions = sorted({precision for precision, _, _ in rows.values()})
     rates = {p: matmul_rate(torch.device("cpu"), p) for p in precisions}
     flops = encoder_flops(models.config)
@@ -125,6 +158,11 @@ def run(args: argparse.Namespace) -> dict:
             "encoder_fraction_of_matmul": flops / seconds / rates[precision],
             "encoder_speedup_vs_reference": reference / seconds if reference else None,
             "m2m_s_per_prompt": statistics.median(m2m_s[name]) if name in m2m_s else None,
+            "m2m_window_s": {
+                str(side): statistics.median(times)
+                for (row, side), times in window_s.items()
+                if row == name
+            },
         }
     return report
 
@@ -137,6 +175,8 @@ def format_report(report: dict) -> str:
         f"{'row':<18}{'prec':>6}{'encoder s':>11}{'of roofline':>13}{'vs reference':>14}"
         f"{'M2M s/prompt':>14}",
     ]
+    sides = next((list(row["m2m_window_s"]) for row in report["rows"].values()), [])
+    lines[-1] += "".join(f"{'side ' + side:>12}" for side in sides)
     for name, row in report["rows"].items():
         m2m = row["m2m_s_per_prompt"]
         lines.append(
@@ -148,6 +188,7 @@ def format_report(report: dict) -> str:
                 else f"{'-':>14}"
             )
             + (f"{m2m:>14.3f}" if m2m is not None else f"{'-':>14}")
+            + "".join(f"{row['m2m_window_s'].get(side, 0):>12.3f}" for side in sides)
         )
     return "\n".join(lines)
 
@@ -159,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--onnx", action="store_true", help="add ONNX Runtime rows")
+    parser.add_argument(
+        "--object-sides",
+        type=lambda text: [float(v) for v in text.split(",") if v],
+        default=[],
+        help="also time M2M on the window of a centred object of these sides, e.g. 0.5,0.25",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     reuse_freed_memory()  # as `mam matte` runs

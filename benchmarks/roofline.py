@@ -45,8 +45,17 @@ def matmul_rate(device: torch.device, precision: str, n: int = 2048, reps: int =
     """This machine's achieved FLOP/s on an n x n x n matmul (median of `reps`, after warm-up).
 
     int8 is timed as torch's dynamically quantized linear (int8 weights, per-call
-    activation quantization), the kernel the int8 precision runs.
+    activation quantization), the kernel the int8 precision runs. A precision this device
+    only emulates (bf16 on a CPU without AVX-512: well under 1 GFLOP/s) is timed on a
+    smaller matmul, sized from a 256^3 probe so one repetition takes about a second.
     """
+    probe = _matmul_seconds(device, precision, 256, 1)
+    if probe * (n / 256) ** 3 > 2.0:
+        n = max(256, int(256 * (1.0 / probe) ** (1 / 3)) // 256 * 256)
+    return 2 * n**3 / _matmul_seconds(device, precision, n, reps)
+
+
+def _matmul_seconds(device: torch.device, precision: str, n: int, reps: int) -> float:
     import torch
 
     from mamcli.model.quantize import quantize_linears
@@ -68,4 +77,4 @@ def matmul_rate(device: torch.device, precision: str, n: int = 2048, reps: int =
                 torch.cuda.synchronize()
             if rep:
                 times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
+    return statistics.median(times)

@@ -19,6 +19,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "flow+sdpa": ("fp32", {"fold_m2m": False, "channels_last": False}),
     "flow+sdpa+m2m": ("fp32", {}),
     "mam-fp32-fold": ("fp32", {"attention": "fold"}),
+    "mam-fp32-nocrop": ("fp32", {"crop_m2m": False}),
     "mam-fp32": ("fp32", {}),
     "mam-bf16-unfused": ("bf16", {"fuse_m2m": False}),
     "mam-bf16": ("bf16", {}),

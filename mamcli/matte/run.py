@@ -29,6 +29,7 @@ from mamcli.matte.pause import release, with_test_pause
 from mamcli.matte.record import ImageRecord, Status
 from mamcli.matte.resume import ResumeCheck, file_stat
 from mamcli.matte.summary import Progress, RunSummary
+from mamcli.model.api import emulated_precision
 from mamcli.prompts.auto import AutoPrompter
 from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte
@@ -318,6 +319,13 @@ def _run_images(
     mine = distributed.shard(items, rank)
     refused_here = distributed.shard(refused, rank)
     progress.started(len(mine) + len(refused_here), engine.name, note)
+    if isinstance(engine, MamEngine) and emulated_precision(
+        engine.model.precision, engine.model.device
+    ):
+        progress.notice(
+            f"precision {engine.model.precision} has no native support on this CPU: every op "
+            "emulates it, several times slower than fp32 (--precision auto picks fp32 here)"
+        )
     todo = []
     for item in mine:
         done = run.resume.previous(item)

@@ -34,6 +34,7 @@ from mamcli.model.m2m import M2M, M2MOutput
 from mamcli.model.quantize import quantize_linears
 from mamcli.model.refine import refine
 from mamcli.model.sam import PreparedImage, SamStage, load_sam
+from mamcli.model.window import m2m_window, run_in_window
 from mamcli.results import Instance, InstanceMatte
 
 # Encoder and M2M weights are cast to this dtype (faster than autocast: no casts per op).
@@ -78,6 +79,20 @@ def runs_bf16_natively(device: torch.device) -> bool:
         has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3
         return bool(has_amx and has_amx())
     return False
+
+
+def emulated_precision(precision: str, device: torch.device) -> bool:
+    """Whether `precision` (bf16, fp16) has no native instructions on this CPU, so every
+    op emulates it: on an AVX2-only CPU bf16 linears run at about a sixth of fp32's rate."""
+    if device.type != "cpu" or precision not in ("bf16", "fp16"):
+        return False
+    mkldnn = torch.ops.mkldnn
+    supported = (
+        mkldnn._is_mkldnn_bf16_supported
+        if precision == "bf16"
+        else mkldnn._is_mkldnn_fp16_supported
+    )
+    return not supported()
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -330,20 +345,40 @@ class MattingAnything:
     ) -> list[InstanceMatte]:
         guide, post_mask, iou = self._segment(image, instances)
         step = self.options.m2m_batch_for(self.device)
-        parts = [self._m2m_scales(image, guide[i : i + step]) for i in range(0, len(guide), step)]
+        crop = self.options.crop_m2m and not return_scales  # scales are returned whole
+        parts = [
+            self._m2m_scales(image, guide[i : i + step], post_mask[i : i + step], config, crop)
+            for i in range(0, len(guide), step)
+        ]
         scales = {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
         alpha = refine(scales["os1"], scales["os4"], scales["os8"], post_mask, config)
         return _results(instances, alpha, post_mask, iou, scales if return_scales else None)
 
-    def _m2m_scales(self, image: EncodedImage, guide: torch.Tensor) -> dict[str, torch.Tensor]:
-        """M2M on a batch of guide masks; its three alphas at the original size (N x H x W)."""
+    def _m2m_scales(
+        self,
+        image: EncodedImage,
+        guide: torch.Tensor,
+        post_mask: torch.Tensor,
+        config: RefineConfig,
+        crop: bool,
+    ) -> dict[str, torch.Tensor]:
+        """M2M on a batch of guide masks; its three alphas at the original size (N x H x W).
+
+        With `crop`, M2M runs on the window refinement can read (zero elsewhere), or not
+        at all when every mask is empty."""
         count = len(guide)
-        out = self.run_m2m(
+        inputs = (
             image.embedding.expand(count, -1, -1, -1),
             image.model_input.expand(count, -1, -1, -1),
             guide,
         )
         h, w = image.prepared.input_size
+        size = self.sam.img_size
+        window = m2m_window(post_mask, (h, w), size, config) if crop else None
+        if crop and window is None:
+            zeros = post_mask.new_zeros(post_mask.shape, dtype=torch.float32)
+            return {name: zeros for name in ("os1", "os4", "os8")}
+        out = run_in_window(self.run_m2m, window, *inputs) if window else self.run_m2m(*inputs)
         return {
             name: F.interpolate(
                 alpha[..., :h, :w].float(),

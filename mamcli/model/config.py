@@ -75,6 +75,9 @@ class InferenceOptions:
     fuse_m2m: (with fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as
         one oneDNN call on the CPU, residual sums in place.
     channels_last: run M2M's convolutions in NHWC memory layout.
+    crop_m2m: run M2M only on the crop of the image its alphas can reach after refinement
+        (SAM's mask's box, grown by the refinement widths and M2M's receptive field;
+        mamcli/model/window.py), and not at all for empty masks.
     m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
         full-resolution activations of one prompt stay in cache) and 8 elsewhere.
     compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
@@ -84,6 +87,7 @@ class InferenceOptions:
     fold_m2m: bool = True
     fuse_m2m: bool = True
     channels_last: bool = True
+    crop_m2m: bool = True
     m2m_batch: int | None = None
     compile: bool = False
 

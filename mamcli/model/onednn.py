@@ -24,12 +24,22 @@ def available() -> bool:
     )
 
 
+@cache
+def supports(dtype: torch.dtype) -> bool:
+    """Whether this CPU runs oneDNN's kernels in `dtype` (bf16 needs AVX-512 or AVX-NE-CONVERT:
+    on an AVX2-only CPU the fused bf16 kernels raise instead of falling back)."""
+    if dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return dtype == torch.float32
+
+
 def runs_fused(x: torch.Tensor, dtypes: tuple[torch.dtype, ...]) -> bool:
-    """Whether `x` can go through a fused kernel: a CPU tensor of one of `dtypes`, outside
-    autograd (the kernels have no backward)."""
+    """Whether `x` can go through a fused kernel: a CPU tensor of one of `dtypes` that this
+    CPU supports, outside autograd (the kernels have no backward)."""
     return (
         available()
         and x.device.type == "cpu"
         and x.dtype in dtypes
+        and supports(x.dtype)
         and not (torch.is_grad_enabled() and x.requires_grad)
     )

@@ -264,3 +264,16 @@ def test_compile_flag_gives_the_same_alphas_and_keeps_the_cache(
     # a speed knob: the compiled run's results count as done for a plain rerun
     assert _matte([str(folder), "-o", str(compiled), *common]).exit_code == 0
     assert [r["status"] for r in _manifest(compiled)] == ["cached"]
+
+
+def test_a_precision_this_cpu_only_emulates_is_announced(tmp_path: Path, mam_args: list[str]):
+    """bf16 without native support (AVX2-only CPUs) runs, and says it will be slow; where the
+    CPU has bf16 instructions there is no such line."""
+    from mamcli.model.api import emulated_precision
+
+    folder, boxes = _photos_with_boxes(tmp_path, ["a.png"], {"a.png": [[40, 30, 200, 160]]})
+    args = [a if a != "fp32" else "bf16" for a in mam_args]
+    result = _matte([str(folder), "-o", str(tmp_path / "out"), "--boxes", str(boxes), *args])
+    assert result.exit_code == 0, result.output
+    announced = "has no native support on this CPU" in result.output
+    assert announced == emulated_precision("bf16", torch.device("cpu"))
