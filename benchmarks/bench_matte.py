@@ -188,7 +188,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, object]:
 def row_precisions(args: argparse.Namespace, device) -> list[str]:
     """The precisions the rows run at (fp32 for the reference): only their matmul rates are
     timed (bf16 without AMX runs at well under 1 GFLOP/s, minutes per matmul)."""
-    from mamcli.model.api import resolve_precision
+    from mamcli.model.devices import resolve_precision
 
     wanted = {"fp32"} | {VARIANTS[row][0] for row in args.rows if row in VARIANTS}
     if {"process", "process-rerun"} & set(args.rows):

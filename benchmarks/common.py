@@ -87,7 +87,7 @@ def build_models(model: str, size: int, device: str) -> Models:
     """Random-weight SAM (default init) and M2M (spectral norms converged), in eval mode."""
     import torch
 
-    from mamcli.model.api import resolve_device
+    from mamcli.model.devices import resolve_device
     from mamcli.model.m2m import M2M, converge_spectral_norms
     from mamcli.model.sam import build_sam
 

@@ -29,7 +29,7 @@ from mamcli.matte.pause import release, with_test_pause
 from mamcli.matte.record import ImageRecord, Status
 from mamcli.matte.resume import ResumeCheck, file_stat
 from mamcli.matte.summary import Progress, RunSummary
-from mamcli.model.api import emulated_precision
+from mamcli.model.devices import emulated_precision
 from mamcli.prompts.auto import AutoPrompter
 from mamcli.prompts.text import TextDetector, ground_instances
 from mamcli.results import ImageItem, Instance, InstanceMatte

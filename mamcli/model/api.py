@@ -23,11 +23,11 @@ from mamcli.errors import MamError
 from mamcli.hub.checkpoint import check_state_dict, load_state_dict
 from mamcli.model.attention import set_attention_kernel
 from mamcli.model.config import (  # noqa: F401  (InferenceOptions re-exported)
-    PRECISIONS,
     REFERENCE_OPTIONS,
     InferenceOptions,
     RefineConfig,
 )
+from mamcli.model.devices import LOW_PRECISION_DTYPES, resolve_device, resolve_precision
 from mamcli.model.embedding_cache import EmbeddingCache, EmbeddingKey, image_hash
 from mamcli.model.fold import fold_for_inference
 from mamcli.model.m2m import M2M, M2MOutput
@@ -37,9 +37,6 @@ from mamcli.model.sam import PreparedImage, SamStage, load_sam
 from mamcli.model.window import m2m_window, run_in_window
 from mamcli.results import Instance, InstanceMatte
 
-# Encoder and M2M weights are cast to this dtype (faster than autocast: no casts per op).
-# int8 quantizes the encoder's linears and keeps fp32 elsewhere.
-LOW_PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 EMPTY_MASK_WARNING = "SAM found no mask for this prompt; the alpha is all zero"
 
 
@@ -50,60 +47,6 @@ def load_m2m(path: str | Path) -> M2M:
     check_state_dict(path, state, {k: v.shape for k, v in model.state_dict().items()})
     model.load_state_dict(state, strict=True)
     return model.eval().requires_grad_(False)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then Apple's MPS, then the CPU."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise MamError(f"unknown device {device!r}: {exc}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise MamError(f"device {device!r} asked for, but CUDA is not available here")
-    return resolved
-
-
-def runs_bf16_natively(device: torch.device) -> bool:
-    """Whether bf16 matrix work is faster than fp32 on `device`: CUDA GPUs with bf16, and
-    CPUs with AMX tiles. (AVX512-BF16 alone is not: measured slower than fp32, see
-    docs/performance.md.)"""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3
-        return bool(has_amx and has_amx())
-    return False
-
-
-def emulated_precision(precision: str, device: torch.device) -> bool:
-    """Whether `precision` (bf16, fp16) has no native instructions on this CPU, so every
-    op emulates it: on an AVX2-only CPU bf16 linears run at about a sixth of fp32's rate."""
-    if device.type != "cpu" or precision not in ("bf16", "fp16"):
-        return False
-    mkldnn = torch.ops.mkldnn
-    supported = (
-        mkldnn._is_mkldnn_bf16_supported
-        if precision == "bf16"
-        else mkldnn._is_mkldnn_fp16_supported
-    )
-    return not supported()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 where the device runs it natively fast, else fp32 (int8 is opt-in)."""
-    if precision == "auto":
-        return "bf16" if runs_bf16_natively(device) else "fp32"
-    if precision not in PRECISIONS:
-        raise MamError(f"unknown precision {precision!r}; choose auto, {', '.join(PRECISIONS)}")
-    if precision == "int8" and device.type != "cpu":
-        raise MamError("precision int8 runs on the CPU only; use bf16 or fp16 on a GPU")
-    return precision
 
 
 @dataclass

@@ -26,10 +26,12 @@ def available() -> bool:
 
 @cache
 def supports(dtype: torch.dtype) -> bool:
-    """Whether this CPU runs oneDNN's kernels in `dtype` (bf16 needs AVX-512 or AVX-NE-CONVERT:
-    on an AVX2-only CPU the fused bf16 kernels raise instead of falling back)."""
+    """Whether this CPU has instructions for `dtype` (bf16, fp16: AVX-512 or AVX-NE-CONVERT).
+    Without them every op emulates the dtype, and the fused kernels raise instead."""
     if dtype == torch.bfloat16:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if dtype == torch.float16:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
     return dtype == torch.float32
 
 

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from mamcli.errors import InputError, MamError
 from mamcli.hub.checkpoint import save_checkpoint
-from mamcli.model.api import MattingAnything, resolve_device
+from mamcli.model.api import MattingAnything
+from mamcli.model.devices import resolve_device
 from mamcli.model.m2m import M2M, M2MOutput
 from mamcli.model.sam import load_sam
 from mamcli.runtime import distributed

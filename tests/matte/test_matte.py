@@ -269,7 +269,7 @@ def test_compile_flag_gives_the_same_alphas_and_keeps_the_cache(
 def test_a_precision_this_cpu_only_emulates_is_announced(tmp_path: Path, mam_args: list[str]):
     """bf16 without native support (AVX2-only CPUs) runs, and says it will be slow; where the
     CPU has bf16 instructions there is no such line."""
-    from mamcli.model.api import emulated_precision
+    from mamcli.model.devices import emulated_precision
 
     folder, boxes = _photos_with_boxes(tmp_path, ["a.png"], {"a.png": [[40, 30, 200, 160]]})
     args = [a if a != "fp32" else "bf16" for a in mam_args]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from mamcli.model import api as mam_module
+from mamcli.model import devices as mam_module
 from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions, MattingAnything
 from mamcli.model.fold import ConvLeaky, fold_for_inference
 from mamcli.model.m2m import SpectralNorm, converge_spectral_norms

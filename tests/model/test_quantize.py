@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mamcli.errors import MamError
-from mamcli.model.api import MattingAnything, resolve_precision
+from mamcli.model.api import MattingAnything
+from mamcli.model.devices import resolve_precision
 from mamcli.model.quantize import count_quantized, quantize_linears
 from mamcli.results import Instance
 from tests.helpers import make_tiny_sam, synthetic_photo

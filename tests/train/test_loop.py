@@ -21,7 +21,8 @@ from mamcli.cli import app
 from mamcli.eval.metrics import matting_errors, to_report_units
 from mamcli.hub.checkpoint import load_state_dict, save_checkpoint
 from mamcli.imaging.write import alpha_to_uint
-from mamcli.model.api import MattingAnything, load_m2m, resolve_precision
+from mamcli.model.api import MattingAnything, load_m2m
+from mamcli.model.devices import resolve_precision
 from mamcli.model.m2m import M2M
 from mamcli.model.sam import build_sam
 from mamcli.runtime.distributed import Rank
