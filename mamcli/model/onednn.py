@@ -28,11 +28,11 @@ def available() -> bool:
 def supports(dtype: torch.dtype) -> bool:
     """Whether this CPU has instructions for `dtype` (bf16, fp16: AVX-512 or AVX-NE-CONVERT).
     Without them every op emulates the dtype, and the fused kernels raise instead."""
-    if dtype == torch.bfloat16:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if dtype == torch.float16:
-        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    return dtype == torch.float32
+    if dtype == torch.float32:
+        return True
+    name = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}
+    check = getattr(torch.ops.mkldnn, name.get(dtype, ""), None)  # private ops: may be absent
+    return bool(check is not None and check())
 
 
 def runs_fused(x: torch.Tensor, dtypes: tuple[torch.dtype, ...]) -> bool:
