@@ -22,7 +22,7 @@ import torch
 from mamcli.model.config import RefineConfig
 
 GRID = 16  # input pixels per SAM embedding cell (and 4 guide-mask cells)
-HALO = 128  # input pixels: M2M's receptive field (about 98), rounded up to the grid
+HALO = 128  # input pixels: M2M's receptive field (about 98) with a margin, on the grid
 
 
 def refinement_reach(config: RefineConfig) -> int:
@@ -52,9 +52,9 @@ class Window:
         top, bottom = self.top // scale, self.bottom // scale
         return t[..., top:bottom, self.left // scale : self.right // scale]
 
-    def paste(self, t: torch.Tensor, size: int) -> torch.Tensor:
-        """A full-size N x C x size x size map, zero outside the window, holding `t`."""
-        full = t.new_zeros(*t.shape[:-2], size, size)
+    def paste(self, t: torch.Tensor) -> torch.Tensor:
+        """The full-size N x C x S x S map holding `t` in the window, zero elsewhere."""
+        full = t.new_zeros(*t.shape[:-2], self.full_size, self.full_size)
         full[..., self.top : self.bottom, self.left : self.right] = t
         return full
 
@@ -110,5 +110,5 @@ def run_in_window(
     """`m2m` on the window of its three inputs; its alphas pasted into full-size maps."""
     out = m2m(window.crop(embedding), window.crop(model_input), window.crop(guide))
     for name in ("alpha_os1", "alpha_os4", "alpha_os8", "mask"):
-        setattr(out, name, window.paste(getattr(out, name), window.full_size))
+        setattr(out, name, window.paste(getattr(out, name)))
     return out
