@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # only in annotations: the CLI checks options without numpy
+    import numpy as np
 
 
 @dataclass

@@ -1,19 +1,56 @@
-"""The root `mam` command: the verbs, `--version`, and the one place errors are caught."""
+"""The root `mam` command: the verbs, `--version`, and the one place errors are caught.
+
+A verb's module is imported only when that verb runs (or help lists the verbs), so
+`mam matte` never pays for `mam eval`'s imports before it can answer a usage error.
+"""
 
 from __future__ import annotations
 
+import importlib
+
+import click
 import typer
 from typer.core import TyperGroup
 
-from mamcli import __version__
-from mamcli.cli import eval as eval_cli
-from mamcli.cli import matte, prompts, train, weights
 from mamcli.cli.common import MamCommand, fail, plain_labels
 from mamcli.errors import INTERRUPTED, MamError
 
+# Verb -> its module under mamcli.cli, in the order help lists them. A module defines
+# either `command` (a single-command verb) or `app` (a Typer group of sub-verbs).
+VERBS = {
+    "matte": "matte",
+    "eval": "eval",
+    "train": "train",
+    "weights": "weights",
+    "prompts": "prompts",
+}
+
+
+def load_verb(name: str) -> click.Command:
+    """The click command of one verb, importing its module now."""
+    module = importlib.import_module(f"mamcli.cli.{VERBS[name]}")
+    group = getattr(module, "app", None)
+    if group is not None:
+        command = typer.main.get_group(group)
+    else:
+        verb = typer.Typer()
+        verb.command(name, cls=MamCommand)(module.command)
+        command = typer.main.get_command(verb)
+    command.name = name
+    return command
+
 
 class MamGroup(TyperGroup):
-    """Runs a verb; a `MamError` from anywhere below becomes one line and its exit code."""
+    """Loads verbs on demand; a `MamError` from anywhere below becomes one line and its
+    exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in VERBS:
+            self.add_command(load_verb(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
         try:
@@ -40,6 +77,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from mamcli import __version__
+
         typer.echo(f"mam {__version__}")
         raise typer.Exit()
 
@@ -51,13 +90,6 @@ def _root(
     ),
 ) -> None:
     """Cut out people, animals and objects with soft alpha mattes, in batch."""
-
-
-app.command("matte", cls=MamCommand)(matte.command)
-app.command("eval")(eval_cli.command)
-app.command("train")(train.command)
-app.add_typer(weights.app, name="weights")
-app.add_typer(prompts.app, name="prompts")
 
 
 def main() -> None:

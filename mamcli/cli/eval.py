@@ -9,7 +9,7 @@ import typer
 
 from mamcli.eval.imq import IMQ_SCORES
 from mamcli.eval.metrics import METRICS
-from mamcli.imaging.read import DEFAULT_MAX_PIXELS
+from mamcli.imaging.limits import DEFAULT_MAX_PIXELS
 from mamcli.imaging.trimap import DEFAULT_BAND
 
 INPUTS = "Inputs"

@@ -71,8 +71,9 @@ def _command(**values: Any) -> None:
 
 
 command = with_params(_command, TRAIN_PARAMS, [])
-command.__doc__ = """Train the Mask-to-Matte refiner on a frozen SAM; run under torchrun for several
-    GPUs or nodes.
+command.__doc__ = """Train the Mask-to-Matte refiner on a frozen SAM.
+
+    Run it under torchrun for several GPUs or nodes.
 
     Examples:
 

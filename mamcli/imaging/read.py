@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mamcli.errors import InputError
+from mamcli.imaging.limits import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
-DEFAULT_MAX_PIXELS = 178_956_970
 # Pillow plugins we let open a file: never EPS (Ghostscript) or other exotic decoders,
 # whatever the file's name says. (JPEG also opens MPO, the format of many camera JPEGs.)
 _PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")

@@ -12,7 +12,7 @@ from typing import Any
 from mamcli.engines.config import EngineSettings
 from mamcli.errors import UsageError
 from mamcli.imaging.colours import check_background
-from mamcli.imaging.read import DEFAULT_MAX_PIXELS
+from mamcli.imaging.limits import DEFAULT_MAX_PIXELS
 from mamcli.options import Resume, at_least, group, hashed_settings, name_list, option, validate
 from mamcli.prompts.config import AUTO_MODES, TextDetectorConfig
 from mamcli.prompts.sources import PromptSources

@@ -1,4 +1,5 @@
-"""Usage errors answer before any heavy import: one line, exit 2, torch never loaded."""
+"""Usage errors answer before any heavy import: one line, exit 2, torch (and numpy,
+OpenCV, Pillow) never loaded."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import pytest
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PROBE = """
 import sys
+HEAVY = ("torch", "torchvision", "transformers", "pymatting", "numpy", "cv2", "PIL")
 from mamcli.cli import app
 try:
     app(sys.argv[1:])
 except SystemExit as exit:
     code = exit.code
-heavy = [m for m in ("torch", "torchvision", "transformers", "pymatting") if m in sys.modules]
+heavy = [m for m in HEAVY if m in sys.modules]
 print(f"exit={code} heavy={','.join(heavy) or '-'}")
 """
 
