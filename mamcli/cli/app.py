@@ -33,7 +33,7 @@ def load_verb(name: str) -> click.Command:
     if group is not None:
         command = typer.main.get_group(group)
     else:
-        verb = typer.Typer()
+        verb = typer.Typer(add_completion=False)
         verb.command(name, cls=MamCommand)(module.command)
         command = typer.main.get_command(verb)
     command.name = name

@@ -1,121 +1,75 @@
-"""`mam eval`: matting metrics and reports; the help's metric list comes from METRICS."""
+"""`mam eval`: matting metrics and reports. Its flags are generated from `EvalConfig` (one
+home per option); the help's metric list comes from METRICS."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from mamcli.cli.options import build_config, config_params, with_params
+from mamcli.eval.config import EvalConfig
 from mamcli.eval.imq import IMQ_SCORES
 from mamcli.eval.metrics import METRICS
-from mamcli.imaging.limits import DEFAULT_MAX_PIXELS
-from mamcli.imaging.trimap import DEFAULT_BAND
+from mamcli.options import Resume, option
 
-INPUTS = "Inputs"
-REGION = "Region and matching"
 REPORTS = "Reports"
-LIMITS = "Limits and speed"
 
 
-def command(
-    gt: Path = typer.Option(..., "--gt", help="Ground-truth alpha folder.", rich_help_panel=INPUTS),
-    pred: Path = typer.Option(
-        ...,
-        "--pred",
-        help="Predicted alpha folder, or a `mam matte` output root (uses alpha/ and manifest).",
-        rich_help_panel=INPUTS,
-    ),
-    images: Path | None = typer.Option(
+@dataclass
+class ReportFiles:
+    """Where `mam eval` writes its reports (the Markdown summary always goes to stdout)."""
+
+    json_path: str | None = option(
         None,
-        "--images",
-        help="Folder of the original photos (HTML report; default: the manifest's inputs).",
-        rich_help_panel=INPUTS,
-    ),
-    trimap: str | None = typer.Option(
+        flag="--json",
+        resume=Resume.RUN,
+        panel=REPORTS,
+        metavar="FILE|-",
+        help="Write the JSON report here ('-': stdout).",
+    )
+    csv_path: Path | None = option(
         None,
-        "--trimap",
-        metavar="DIR|generate",
-        help="Trimap folder (unknown = 128) for the trimap-region metrics, or 'generate' "
-        "(a band around the GT).",
-        rich_help_panel=REGION,
-    ),
-    trimap_band: int = typer.Option(
-        DEFAULT_BAND,
-        "--trimap-band",
-        min=1,
-        help="With --trimap generate: band width in pixels.",
-        rich_help_panel=REGION,
-    ),
-    instances: bool = typer.Option(
-        False,
-        "--instances",
-        help="One folder per image, one alpha per instance; report IMQ.",
-        rich_help_panel=REGION,
-    ),
-    skip_missing: bool = typer.Option(
-        False,
-        "--skip-missing",
-        help="--instances: leave images without a prediction folder out of IMQ.",
-        rich_help_panel=REGION,
-    ),
-    resize: bool = typer.Option(
-        False,
-        "--resize",
-        help="Resize predictions of another size instead of failing them.",
-        rich_help_panel=REGION,
-    ),
-    json_path: str | None = typer.Option(
-        None, "--json", help="Write the JSON report here ('-': stdout).", rich_help_panel=REPORTS
-    ),
-    csv_path: Path | None = typer.Option(
-        None, "--csv", help="Write per-image rows (CSV) here.", rich_help_panel=REPORTS
-    ),
-    html_path: Path | None = typer.Option(
+        flag="--csv",
+        resume=Resume.RUN,
+        panel=REPORTS,
+        metavar="FILE",
+        help="Write per-image rows (CSV) here.",
+    )
+    html_path: Path | None = option(
         None,
-        "--html",
+        flag="--html",
+        resume=Resume.RUN,
+        panel=REPORTS,
+        metavar="FILE",
         help="Write a self-contained HTML report here (sortable table, heat maps).",
-        rich_help_panel=REPORTS,
-    ),
-    max_pixels: int = typer.Option(
-        DEFAULT_MAX_PIXELS,
-        "--max-pixels",
-        min=1,
-        help="Refuse files whose header announces more pixels.",
-        rich_help_panel=LIMITS,
-    ),
-    workers: int | None = typer.Option(
-        None,
-        "--workers",
-        min=1,
-        help="Worker processes (default: CPU cores, at most 8).",
-        rich_help_panel=LIMITS,
-    ),
-) -> None:
+    )
+
+
+EVAL_PARAMS = config_params(EvalConfig)
+REPORT_PARAMS = config_params(ReportFiles)
+
+
+def _command(**values: Any) -> None:
     from mamcli.eval.evaluate import evaluate
     from mamcli.eval.report import markdown_summary, write_reports
     from mamcli.eval.report.tables import note_lines
 
-    report = evaluate(
-        gt,
-        pred,
-        trimap=trimap,
-        instances=instances,
-        images=images,
-        resize=resize,
-        band=trimap_band,
-        skip_missing=skip_missing,
-        workers=workers,
-        thumbnails=html_path is not None,
-        progress=True,
-        max_pixels=max_pixels,
+    files = build_config(ReportFiles, REPORT_PARAMS, values)
+    config = build_config(EvalConfig, EVAL_PARAMS, values, progress=True)
+    config.thumbnails = files.html_path is not None
+    report = evaluate(config)
+    write_reports(
+        report, json_path=files.json_path, csv_path=files.csv_path, html_path=files.html_path
     )
-    write_reports(report, json_path=json_path, csv_path=csv_path, html_path=html_path)
     for line in note_lines(report):
         typer.secho(f"mam: note: {line}", err=True)
     if report.hint:
         typer.secho(f"mam: hint: {report.hint}", fg="yellow", err=True)
-    if json_path != "-":
+    if files.json_path != "-":
         text = markdown_summary(report)
         if sys.stdout.isatty():
             from rich.console import Console
@@ -159,4 +113,5 @@ With --instances (higher is better):
 """
 
 
+command = with_params(_command, EVAL_PARAMS + REPORT_PARAMS, [])
 command.__doc__ = _help()

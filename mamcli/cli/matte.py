@@ -3,7 +3,6 @@ option); this module only parses them, calls `run_matte` and prints the summary.
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from rich.table import Table
 
 from mamcli.cli.common import fail
 from mamcli.cli.display import LiveDisplay, Verbosity
-from mamcli.cli.options import build_config, config_params, ordered, with_params
+from mamcli.cli.options import build_config, config_argument, config_params, ordered, with_params
 from mamcli.errors import MamError, UsageError
 from mamcli.matte.config import MatteConfig
 from mamcli.matte.summary import RunSummary
@@ -80,16 +79,7 @@ class Reporting:
 
 MATTE_PARAMS = config_params(MatteConfig)
 REPORT_PARAMS = config_params(Reporting)
-INPUTS = inspect.Parameter(
-    "inputs",
-    inspect.Parameter.KEYWORD_ONLY,
-    default=typer.Argument(
-        ...,
-        metavar="INPUT...",
-        help="Image files and folders (recursive); - reads one image from stdin (with -o -).",
-    ),
-    annotation=list[Path],
-)
+INPUTS = config_argument(MatteConfig, "inputs")
 
 # How many unmatched prompt-file names the warning lists before "and N more".
 UNMATCHED_SHOWN = 10
@@ -139,13 +129,14 @@ def _unmatched_line(names: list[str]) -> str:
 
 def _evaluate_run(gt: Path, output: Path, inputs: list[Path]) -> None:
     """The optional metrics report of a matting run, written to OUT/eval/."""
+    from mamcli.eval.config import EvalConfig
     from mamcli.eval.evaluate import evaluate
     from mamcli.eval.report import write_reports
     from mamcli.eval.report.tables import markdown_summary
 
     images = inputs[0] if len(inputs) == 1 and inputs[0].is_dir() else None
     try:
-        report = evaluate(gt, output, images=images, workers=1, thumbnails=True)
+        report = evaluate(EvalConfig(gt, output, images=images, workers=1, thumbnails=True))
         written = write_reports(report, output / "eval")
     except MamError as exc:
         fail(exc)

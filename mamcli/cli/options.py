@@ -113,6 +113,17 @@ def config_params(config_type: type, path: tuple[str, ...] = ()) -> list[Param]:
     return params
 
 
+def config_argument(config_type: type, name: str) -> inspect.Parameter:
+    """The positional CLI argument of a `cli=False` field: its help and metavar come from
+    the field's declaration."""
+    item = next(f for f in declared_fields(config_type) if f.name == name)
+    hint = _cli_type(typing.get_type_hints(config_type)[name])
+    argument = typer.Argument(..., metavar=item.metadata.get("metavar"), help=_help(item))
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=argument, annotation=hint
+    )
+
+
 def ordered(params: list[Param]) -> list[Param]:
     """`params` sorted by help panel (`PANELS` order), declaration order within a panel."""
 

@@ -1,7 +1,7 @@
 """`mam eval`: compare predicted alpha mattes with ground truth, file by file, in parallel.
 
-`evaluate(gt_root, pred_root, ...)` matches files by relative path and stem, computes the
-matting errors (or, with instances=True, the instance matching quality) and returns an
+`evaluate(EvalConfig(gt=..., pred=...))` matches files by relative path and stem, computes
+the matting errors (or, with instances=True, the instance matching quality) and returns an
 `EvalReport`; `mamcli.eval.report.write_reports` writes it as JSON, CSV, Markdown and HTML.
 """
 
@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from mamcli.errors import InputError, MamError, UsageError
+from mamcli.eval.config import GENERATE, EvalConfig
 from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
 from mamcli.eval.hints import same_names_elsewhere, swap_hint
 from mamcli.eval.imq import ImqCounts, instance_counts
@@ -22,18 +23,10 @@ from mamcli.eval.manifest import read_manifest
 from mamcli.eval.metrics import matting_errors
 from mamcli.eval.report.thumbs import make_thumbnails
 from mamcli.eval.results import EvalReport, ImageResult
-from mamcli.imaging.read import (
-    COLOUR_PROBLEM,
-    DEFAULT_MAX_PIXELS,
-    extension_list,
-    is_image_file,
-    load_alpha,
-    read_rgb,
-)
-from mamcli.imaging.trimap import DEFAULT_BAND, generate_trimap, unknown_region
+from mamcli.imaging.read import COLOUR_PROBLEM, extension_list, is_image_file, load_alpha, read_rgb
+from mamcli.imaging.trimap import generate_trimap, unknown_region
 from mamcli.runtime.pool import parallel_map
 
-GENERATE = "generate"
 _FILE_ERRORS = (MamError, ValueError, OSError, cv2.error)
 
 
@@ -44,23 +37,19 @@ class _Task:
     path: str
     gt: tuple[Path, ...]
     pred: tuple[Path, ...]
-    instances: bool = False
+    config: EvalConfig
     trimap_source: str | None = None
     trimap: Path | None = None
-    band: int = DEFAULT_BAND
-    resize: bool = False
     image: Path | None = None
-    thumbnails: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 def _read_pred(path: Path, shape: tuple[int, ...], task: _Task, notes: list[str]) -> np.ndarray:
-    loaded = load_alpha(path, task.max_pixels)
+    loaded = load_alpha(path, task.config.max_pixels)
     notes.extend(loaded.notes)
     pred = loaded.alpha
     if pred.shape == shape:
         return pred
-    if not task.resize:
+    if not task.config.resize:
         raise InputError(
             path,
             f"size {pred.shape[1]}x{pred.shape[0]} differs from the ground truth "
@@ -70,17 +59,17 @@ def _read_pred(path: Path, shape: tuple[int, ...], task: _Task, notes: list[str]
 
 
 def _read_gt(path: Path, task: _Task) -> np.ndarray:
-    return load_alpha(path, task.max_pixels).alpha
+    return load_alpha(path, task.config.max_pixels).alpha
 
 
 def _region(task: _Task, gt: np.ndarray) -> np.ndarray:
     if task.trimap_source == "generated":
-        return unknown_region(generate_trimap(gt, task.band))
+        return unknown_region(generate_trimap(gt, task.config.trimap_band))
     if task.trimap is None:
         raise MamError("no trimap with this name under the trimap folder")
     trimap = _read_gt(task.trimap, task)
     if trimap.shape != gt.shape:
-        if not task.resize:
+        if not task.config.resize:
             raise InputError(task.trimap, "trimap size differs from the ground truth")
         size = (gt.shape[1], gt.shape[0])
         trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
@@ -89,9 +78,9 @@ def _region(task: _Task, gt: np.ndarray) -> np.ndarray:
 
 def _add_thumbs(result: ImageResult, task: _Task, gt: np.ndarray, pred: np.ndarray) -> None:
     """The report's pictures and the largest error, when the HTML report wants them."""
-    if not task.thumbnails:
+    if not task.config.thumbnails:
         return
-    image = read_rgb(task.image, task.max_pixels) if task.image else None
+    image = read_rgb(task.image, task.config.max_pixels) if task.image else None
     result.thumbnails = make_thumbnails(gt, pred, image)
     result.max_error = float(cv2.absdiff(pred, gt).max()) / 255
 
@@ -130,7 +119,7 @@ def _evaluate_instances(task: _Task) -> ImageResult:
 def _run(task: _Task) -> ImageResult:
     """Evaluate one task; a bad file becomes an error line, not an exception."""
     try:
-        return _evaluate_instances(task) if task.instances else _evaluate_pair(task)
+        return _evaluate_instances(task) if task.config.instances else _evaluate_pair(task)
     except _FILE_ERRORS as exc:
         return ImageResult(task.path, error=str(exc))
 
@@ -160,7 +149,12 @@ class _Plan:
 
 
 def _plan_pairs(
-    gt_root: Path, pred_root: Path, trimaps: dict, images: dict, options: dict
+    gt_root: Path,
+    pred_root: Path,
+    trimaps: dict,
+    images: dict,
+    config: EvalConfig,
+    trimap_source: str | None,
 ) -> _Plan:
     """GT `<key>.png` pairs with predicted `<key>.*`; failing that with the only alpha in a
     folder `<key>/`, or, for GT `<image>/<id>.png` alone in its folder, with `<image>.*`
@@ -191,7 +185,7 @@ def _plan_pairs(
             plan.missing.append(rel)
             continue
         trimap, image = trimaps.get(key), images.get(key)
-        plan.tasks.append(_Task(rel, (gt_path,), (pred,), trimap=trimap, image=image, **options))
+        plan.tasks.append(_Task(rel, (gt_path,), (pred,), config, trimap_source, trimap, image))
     # Not extra: a GT name, an instance inside a GT name's folder, a GT folder's merged alpha.
     known = (set(gt_files) | set(gt_ambiguous) | set(siblings)) - {"."}
     plan.extra = [
@@ -222,7 +216,7 @@ def _looks_colour(pred_files: dict[str, Path], max_pixels: int, sample: int = 3)
     return False
 
 
-def _plan_instances(gt_root: Path, pred_root: Path, images: dict, options: dict) -> _Plan:
+def _plan_instances(gt_root: Path, pred_root: Path, images: dict, config: EvalConfig) -> _Plan:
     """GT `<key>/<id>.png` pairs with predicted `<key>/*.png` (the folder `mam matte` writes
     for several instances) or, failing that, `<key>.png` (its file for a single instance)."""
     gt_dirs = index_instance_dirs(gt_root)
@@ -240,47 +234,25 @@ def _plan_instances(gt_root: Path, pred_root: Path, images: dict, options: dict)
             misses = ImqCounts(fn=len(gt_paths))
             plan.done.append(ImageResult(key, instances=misses, gt_count=len(gt_paths)))
             continue
-        image = images.get(key)
-        plan.tasks.append(_Task(key, tuple(gt_paths), tuple(preds), True, image=image, **options))
+        plan.tasks.append(_Task(key, tuple(gt_paths), tuple(preds), config, image=images.get(key)))
     every_pred = (p for paths in pred_dirs.values() for p in paths)
     plan.extra = [p.relative_to(pred_root).as_posix() for p in every_pred if p not in used]
     return plan
 
 
-def evaluate(
-    gt_root: str | Path,
-    pred_root: str | Path,
-    *,
-    trimap: str | Path | None = None,
-    instances: bool = False,
-    images: str | Path | None = None,
-    resize: bool = False,
-    band: int = DEFAULT_BAND,
-    skip_missing: bool = False,
-    workers: int | None = None,
-    thumbnails: bool = False,
-    progress: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> EvalReport:
-    """Evaluate the predictions under `pred_root` against the GT under `gt_root`.
+def evaluate(config: EvalConfig) -> EvalReport:
+    """Evaluate the predictions under `config.pred` against the GT under `config.gt`
+    (docs/eval.md; each option's meaning is its `EvalConfig` field's help).
 
-    trimap: a folder of trimaps (matched like the alphas) for the unknown-region metrics,
-    or "generate" for a band of `band` pixels around the GT; instances: one folder per
-    image with one alpha per instance, scored with IMQ; images: a folder of the original
-    images (HTML thumbnails only); resize: resize predictions of another size instead of
-    reporting an error; skip_missing: instances mode, leave images without a prediction
-    folder out of IMQ (the benchmark script's behaviour) instead of counting misses;
-    thumbnails: collect the pictures the HTML report shows (photos from `images`, else
-    from the manifest of a `mam matte` output root); max_pixels: refuse files whose header
-    announces more pixels. Raises UsageError for a bad root folder; a bad file is an error
-    line in the report.
+    Raises UsageError for a bad option or root folder; a bad file is an error line in the
+    report.
     """
-    gt_dir = existing_dir(gt_root, "ground-truth")
-    pred_given = existing_dir(pred_root, "prediction")
+    config.validate()
+    trimap, instances, images = config.trimap, config.instances, config.images
+    gt_dir = existing_dir(config.gt, "ground-truth")
+    pred_given = existing_dir(config.pred, "prediction")
     pred_dir = prediction_root(pred_given)
     manifest = read_manifest(pred_given)
-    if instances and trimap is not None:
-        raise UsageError("--trimap is not used with --instances (IMQ has no trimap region)")
     trimap_source = None
     trimap_files: dict[str, Path] = {}
     if trimap is not None and str(trimap) == GENERATE:
@@ -291,21 +263,20 @@ def evaluate(
     image_files = index_files(existing_dir(images, "image"))[0] if images else {}
     if not images and manifest is not None:
         image_files = {key: path for key, path in manifest.inputs.items() if path.is_file()}
-    options = {"band": band, "resize": resize, "thumbnails": thumbnails, "max_pixels": max_pixels}
     if instances:
-        plan = _plan_instances(gt_dir, pred_dir, image_files, options)
+        plan = _plan_instances(gt_dir, pred_dir, image_files, config)
     else:
-        options["trimap_source"] = trimap_source
-        plan = _plan_pairs(gt_dir, pred_dir, trimap_files, image_files, options)
+        plan = _plan_pairs(gt_dir, pred_dir, trimap_files, image_files, config, trimap_source)
     if not plan.tasks and not plan.done and not plan.missing:
         raise UsageError(f"{gt_dir}: no ground-truth alpha images found")
-    results = plan.done + list(parallel_map(_run, plan.tasks, workers, "eval", progress))
+    done = parallel_map(_run, plan.tasks, config.workers, "eval", config.progress)
+    results = plan.done + list(done)
     hint = None
     if not any(r.error is None and r.path not in plan.missing for r in results):
         pred_files = index_files(pred_dir)[0]
         errors = [r.error for r in results if r.error]
         gt_count = len(plan.tasks) + len(plan.missing) + len(plan.done)
-        colour = _looks_colour(pred_files, max_pixels)
+        colour = _looks_colour(pred_files, config.max_pixels)
         elsewhere = same_names_elsewhere(list(index_files(gt_dir)[0]), list(pred_files))
         hint = swap_hint(gt_dir, gt_count, len(pred_files), errors, colour, elsewhere)
     return EvalReport(
@@ -316,7 +287,7 @@ def evaluate(
         images=sorted(results, key=lambda r: r.path),
         missing=sorted(plan.missing),
         extra=sorted(plan.extra),
-        skip_missing=skip_missing,
+        skip_missing=config.skip_missing,
         hint=hint,
         manifest=manifest,
     )

@@ -29,7 +29,11 @@ class MatteConfig:
     does what `mam matte INPUTS -o OUT` does."""
 
     inputs: list[Path] = option(
-        factory=list, resume=Resume.RUN, cli=False, help="Image files and folders (recursive)."
+        factory=list,
+        resume=Resume.RUN,
+        cli=False,
+        metavar="INPUT...",
+        help="Image files and folders (recursive); - reads one image from stdin (with -o -).",
     )
     out_dir: Path = option(
         Path("out"),

@@ -1,8 +1,10 @@
-"""Options of the prompt room that need no heavy imports: the text detector's settings."""
+"""Options of the prompt room, importable without heavy imports: the text detector's
+settings and `mam prompts from-alpha`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mamcli.options import Resume, at_least, between, option, validate
 
@@ -32,3 +34,36 @@ class TextDetectorConfig:
 
     def __post_init__(self) -> None:
         validate(self)
+
+
+@dataclass
+class FromAlphaConfig:
+    """`prompts_from_alpha(FromAlphaConfig(gt=...))` derives what `mam prompts from-alpha GT`
+    does; `write_prompts(result, config.output)` writes the file."""
+
+    gt: Path = option(cli=False, metavar="GT", help="Ground-truth alpha folder.")
+    output: Path = option(
+        Path("prompts.json"),
+        short="-o",
+        required=True,
+        resume=Resume.RUN,
+        panel="Outputs",
+        metavar="FILE",
+        help="Prompt file to write (JSON).",
+    )
+    point: bool = option(
+        False, panel="Prompts", help="One positive point at the box centre instead of the box."
+    )
+    instances: bool = option(
+        False, panel="Inputs", help="One folder per image, one alpha per instance (id = stem)."
+    )
+    images: Path | None = option(
+        None,
+        panel="Inputs",
+        metavar="DIR",
+        help="Image folder: key prompts by the images' own paths (a.jpg).",
+    )
+    workers: int | None = option(
+        None, check=at_least(1), resume=Resume.SPEED, panel="Performance", help="Worker processes."
+    )
+    progress: bool = option(False, cli=False, resume=Resume.RUN, help="Show a progress bar.")

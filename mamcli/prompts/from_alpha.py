@@ -19,6 +19,8 @@ from mamcli.errors import MamError
 from mamcli.eval.files import existing_dir, index_files, index_instance_dirs, stem_key
 from mamcli.imaging.boxes import protocol_box
 from mamcli.imaging.read import read_alpha
+from mamcli.options import validate
+from mamcli.prompts.config import FromAlphaConfig
 from mamcli.runtime.atomic import atomic_write_text
 from mamcli.runtime.pool import parallel_map
 
@@ -70,16 +72,8 @@ def _prompts_for(job: tuple[str, tuple[tuple[str, Path], ...], bool]) -> GtPromp
     return result
 
 
-def prompts_from_alpha(
-    gt_root: str | Path,
-    *,
-    point: bool = False,
-    instances: bool = False,
-    images: str | Path | None = None,
-    workers: int | None = None,
-    progress: bool = False,
-) -> GtPrompts:
-    """Derive box (or point) prompts from every GT alpha under `gt_root`.
+def prompts_from_alpha(config: FromAlphaConfig) -> GtPrompts:
+    """Derive box (or point) prompts from every GT alpha under `config.gt`.
 
     Without instances each alpha file is one image with one instance (id "0"), keyed by its
     relative path; with instances each folder holding alpha files is one image, keyed by
@@ -87,7 +81,9 @@ def prompts_from_alpha(
     (the image folder), keys are the matching images' relative paths instead; a GT entry
     without an image is an error line.
     """
-    root = existing_dir(gt_root, "ground-truth")
+    validate(config)
+    instances, images = config.instances, config.images
+    root = existing_dir(config.gt, "ground-truth")
     if instances:
         entries = {
             key: tuple((p.stem, p) for p in paths)
@@ -114,8 +110,8 @@ def prompts_from_alpha(
                 total.errors.append(f"{root / key}: no image with this name under {image_root}")
             else:
                 keys[key] = image.relative_to(image_root).as_posix()
-    jobs = [(keys[key], files, point) for key, files in entries.items() if key in keys]
-    for part in parallel_map(_prompts_for, jobs, workers, "prompts", progress):
+    jobs = [(keys[key], files, config.point) for key, files in entries.items() if key in keys]
+    for part in parallel_map(_prompts_for, jobs, config.workers, "prompts", config.progress):
         total.prompts.update(part.prompts)
         total.empty += part.empty
         total.errors += part.errors

@@ -57,3 +57,29 @@ def test_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
     assert done.stdout.strip().endswith("exit=2 heavy=-")
     assert "-o must be a folder" in done.stderr
     assert target.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "--gt", "gt", "--pred", ".", "--trimap-band", "0"], "--trimap-band: must be at"),
+        (["eval", "--gt", "gt", "--pred", ".", "--workers", "0"], "--workers: must be at least 1"),
+        (
+            ["eval", "--gt", "gt", "--pred", ".", "--instances", "--trimap", "generate"],
+            "--trimap is not used with --instances",
+        ),
+        (["eval", "--gt", "nosuchdir", "--pred", "."], "nosuchdir"),
+        (["prompts", "from-alpha", "gt", "-o", "p.json", "--workers", "0"], "--workers: must be"),
+    ],
+)
+def test_eval_and_prompts_flags_are_checked_from_their_configs(
+    args: list[str], message: str
+) -> None:
+    """`mam eval` and `mam prompts` flags come from EvalConfig / FromAlphaConfig fields: a bad
+    value is one line naming the flag, exit 2, nothing written."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mamcli", *args], capture_output=True, text=True, cwd=SAMPLES
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+    assert not (SAMPLES / "p.json").exists()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mamcli.errors import InputError, MamError
+from mamcli.eval.config import EvalConfig
 from mamcli.eval.evaluate import evaluate
 from mamcli.eval.imq import instance_counts
 from mamcli.eval.metrics import matting_errors, to_report_units
@@ -62,7 +63,7 @@ def dataset(tmp_path: Path) -> dict[str, object]:
 
 
 def test_matching_missing_extra_and_bad_files(dataset):
-    report = evaluate(dataset["gt"], dataset["out"], workers=1)
+    report = evaluate(EvalConfig(dataset["gt"], dataset["out"], workers=1))
     assert report.pred_root.endswith("alpha")
     assert report.missing == ["c.png"]
     assert report.extra == ["zzz.png"]
@@ -75,7 +76,9 @@ def test_matching_missing_extra_and_bad_files(dataset):
 
 
 def test_values_and_mean_match_the_metrics(dataset):
-    report = evaluate(dataset["gt"], dataset["out"], trimap="generate", band=3, workers=1)
+    report = evaluate(
+        EvalConfig(dataset["gt"], dataset["out"], trimap="generate", trimap_band=3, workers=1)
+    )
     expected = []
     for name in ["a", "sub/b"]:
         gt, pred = dataset["gts"][name], dataset["preds"][name]
@@ -91,7 +94,7 @@ def test_values_and_mean_match_the_metrics(dataset):
 
 
 def test_resize_evaluates_the_other_size(dataset):
-    report = evaluate(dataset["gt"], dataset["out"], resize=True, workers=1)
+    report = evaluate(EvalConfig(dataset["gt"], dataset["out"], resize=True, workers=1))
     assert [r.path for r in report.failed] == ["e.png"]
     assert "d.png" in [r.path for r in report.evaluated]
 
@@ -106,7 +109,7 @@ def test_per_instance_alphas_match_mam_matte_layout(tmp_path):
     for name, alpha in preds.items():
         write(tmp_path / "out" / "alpha" / f"{name}.png", alpha)
     write(tmp_path / "out" / "alpha" / "img1.png", np.maximum(one, two))
-    report = evaluate(tmp_path / "gt", tmp_path / "out", workers=1)
+    report = evaluate(EvalConfig(tmp_path / "gt", tmp_path / "out", workers=1))
     assert report.missing == [] and report.extra == [] and report.failed == []
     got = {r.path: r.errors["whole"] for r in report.evaluated}
     assert got["img2/0.png"] == matting_errors(preds["img2"], three, {"w": None})["w"]
@@ -117,7 +120,7 @@ def test_given_trimap_region(dataset, tmp_path):
     trimap = np.zeros((H, W), np.uint8)
     trimap[5:15, 10:20] = 128
     write(tmp_path / "tri" / "a.png", trimap)
-    report = evaluate(dataset["gt"], dataset["out"], trimap=tmp_path / "tri", workers=1)
+    report = evaluate(EvalConfig(dataset["gt"], dataset["out"], trimap=tmp_path / "tri", workers=1))
     by_path = {r.path: r for r in report.images}
     expected = matting_errors(dataset["preds"]["a"], dataset["gts"]["a"], {"t": trimap == 128})
     assert by_path["a.png"].errors["trimap"] == expected["t"]
@@ -141,22 +144,24 @@ def test_alpha_reading_16_bit_grey_rgb_and_rgba(tmp_path):
 
 def test_bad_roots_are_usage_errors(dataset, tmp_path):
     with pytest.raises(MamError, match="ground-truth folder not found"):
-        evaluate(tmp_path / "nope", dataset["out"])
+        evaluate(EvalConfig(tmp_path / "nope", dataset["out"]))
     (tmp_path / "empty").mkdir()
     with pytest.raises(MamError, match="no ground-truth alpha images"):
-        evaluate(tmp_path / "empty", dataset["out"])
+        evaluate(EvalConfig(tmp_path / "empty", dataset["out"]))
     with pytest.raises(MamError, match="not used with --instances"):
-        evaluate(dataset["gt"], dataset["out"], instances=True, trimap="generate")
+        evaluate(EvalConfig(dataset["gt"], dataset["out"], instances=True, trimap="generate"))
 
 
 def test_reports_json_csv_markdown_html(dataset):
     report = evaluate(
-        dataset["gt"],
-        dataset["out"],
-        trimap="generate",
-        images=dataset["root"] / "images",
-        thumbnails=True,
-        workers=1,
+        EvalConfig(
+            dataset["gt"],
+            dataset["out"],
+            trimap="generate",
+            images=dataset["root"] / "images",
+            thumbnails=True,
+            workers=1,
+        )
     )
     out = dataset["root"] / "reports"
     written = write_reports(report, out)
@@ -215,7 +220,7 @@ def make_instances(root: Path) -> dict[str, list[np.ndarray]]:
 
 def test_instances_imq_counts_missing_folders_unless_skipped(tmp_path):
     arrays = make_instances(tmp_path)
-    report = evaluate(tmp_path / "gt", tmp_path / "out", instances=True, workers=1)
+    report = evaluate(EvalConfig(tmp_path / "gt", tmp_path / "out", instances=True, workers=1))
     assert report.missing == ["img2"]
     assert report.extra == ["zzz/0.png"]
     evaluated = instance_counts(arrays["pred"], arrays["gt"]) + instance_counts(*arrays["img3"])
@@ -224,7 +229,7 @@ def test_instances_imq_counts_missing_folders_unless_skipped(tmp_path):
     assert (expected.tp, expected.fp, expected.fn) == (2, 2, 2)
     assert report.exit_code == 1
     skipped = evaluate(
-        tmp_path / "gt", tmp_path / "out", instances=True, skip_missing=True, workers=1
+        EvalConfig(tmp_path / "gt", tmp_path / "out", instances=True, skip_missing=True, workers=1)
     )
     assert skipped.imq() == evaluated.scores()
     assert skipped.exit_code == 0
@@ -249,7 +254,9 @@ def test_cli_eval_with_worker_processes(dataset):
     assert result.returncode == 1, result.stderr
     assert "| whole image | 2 |" in result.stdout and "c.png" in result.stdout
     doc = json.loads((out / "r.json").read_text())
-    in_process = report_json(evaluate(dataset["gt"], dataset["out"], trimap="generate", workers=1))
+    in_process = report_json(
+        evaluate(EvalConfig(dataset["gt"], dataset["out"], trimap="generate", workers=1))
+    )
     assert doc["images"] == in_process["images"] and doc["mean"] == in_process["mean"]
     assert (out / "r.html").read_text().count('<img alt="error"') == 2
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mamcli.eval.config import EvalConfig
 from mamcli.eval.evaluate import evaluate
 from mamcli.eval.metrics import matting_errors, to_report_units
 from mamcli.eval.report import report_json
@@ -110,7 +111,7 @@ def test_colour_photos_as_predictions_get_a_hint(tmp_path):
 def test_many_more_gt_than_predictions_unmatched_gets_a_hint(tmp_path):
     gt_folder(tmp_path, ["a", "b", "c", "d"])
     write(tmp_path / "pred" / "other.png", blob(0))
-    report = evaluate(tmp_path / "gt", tmp_path / "pred", workers=1)
+    report = evaluate(EvalConfig(tmp_path / "gt", tmp_path / "pred", workers=1))
     assert report.hint.endswith("did you swap --gt and --pred?")
     assert "4 images, the predictions only 1" in report.hint
     assert report_json(report)["hint"] == report.hint
@@ -120,7 +121,7 @@ def test_prediction_names_in_another_folder_get_a_hint(tmp_path):
     gts = gt_folder(tmp_path, ["set1/a", "set1/b"])
     for name in ("a", "b"):
         write(tmp_path / "pred" / "deep" / f"{name}.png", gts[f"set1/{name}"])
-    report = evaluate(tmp_path / "gt", tmp_path / "pred", workers=1)
+    report = evaluate(EvalConfig(tmp_path / "gt", tmp_path / "pred", workers=1))
     assert report.hint == (
         "no prediction matched: prediction deep/a has the name of ground truth set1/a in "
         "another folder; did you swap --gt and --pred?"

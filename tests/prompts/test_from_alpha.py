@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mamcli.errors import MamError
+from mamcli.prompts.config import FromAlphaConfig
 from mamcli.prompts.from_alpha import box_from_alpha, instance_prompt, prompts_from_alpha
 
 
@@ -44,14 +45,16 @@ def test_single_and_instance_layouts(tmp_path):
     a[3:6, 4:9] = 255
     write(tmp_path / "gt" / "a.png", a)
     write(tmp_path / "gt" / "sub" / "b.png", (a.astype(np.uint16) * 257)[::-1].copy())
-    result = prompts_from_alpha(tmp_path / "gt", workers=1)
+    result = prompts_from_alpha(FromAlphaConfig(tmp_path / "gt", workers=1))
     assert result.prompts == {
         "a.png": [{"id": "0", "box": [4, 3, 8, 5]}],
         "sub/b.png": [{"id": "0", "box": [4, 4, 8, 6]}],
     }
     write(tmp_path / "inst" / "img1" / "person.png", a)
     write(tmp_path / "inst" / "img1" / "dog.png", a[:, ::-1].copy())
-    result = prompts_from_alpha(tmp_path / "inst", instances=True, point=True, workers=1)
+    result = prompts_from_alpha(
+        FromAlphaConfig(tmp_path / "inst", instances=True, point=True, workers=1)
+    )
     assert result.prompts == {
         "img1": [
             {"id": "dog", "points": [[5.0, 4.0]], "labels": [1]},
@@ -59,10 +62,12 @@ def test_single_and_instance_layouts(tmp_path):
         ]
     }
     write(tmp_path / "images" / "img1.jpg", np.zeros((10, 12, 3), np.uint8))
-    keyed = prompts_from_alpha(tmp_path / "inst", instances=True, images=tmp_path / "images")
+    keyed = prompts_from_alpha(
+        FromAlphaConfig(tmp_path / "inst", instances=True, images=tmp_path / "images")
+    )
     assert list(keyed.prompts) == ["img1.jpg"]
     with pytest.raises(MamError, match="folder not found"):
-        prompts_from_alpha(tmp_path / "nope")
+        prompts_from_alpha(FromAlphaConfig(tmp_path / "nope"))
 
 
 def test_cli_writes_prompt_file_and_reports_empty_and_bad_files(tmp_path):
@@ -91,7 +96,9 @@ def test_images_folder_gives_the_images_keys(tmp_path):
     write(tmp_path / "gt" / "sub" / "a.png", a)
     write(tmp_path / "gt" / "b.png", a)
     write(tmp_path / "images" / "sub" / "a.jpg", np.zeros((6, 6, 3), np.uint8))
-    result = prompts_from_alpha(tmp_path / "gt", images=tmp_path / "images", workers=1)
+    result = prompts_from_alpha(
+        FromAlphaConfig(tmp_path / "gt", images=tmp_path / "images", workers=1)
+    )
     assert result.prompts == {"sub/a.jpg": [{"id": "0", "box": [2, 1, 4, 2]}]}
     assert len(result.errors) == 1 and "b.png: no image with this name" in result.errors[0]
 
