@@ -128,3 +128,19 @@ def test_converged_spectral_norm_divides_by_the_largest_singular_value() -> None
         effective = norm._weight().reshape(w_bar.shape[0], -1)
         top = torch.linalg.matrix_norm(effective, ord=2)
         assert abs(float(top) - 1.0) < 0.05  # random u, v are off by orders of magnitude
+
+
+def test_guides_are_concatenated_in_the_features_layout() -> None:
+    """With NHWC features the concatenation stays NHWC (the 1-channel mask would otherwise
+    make torch.cat fall back to NCHW, which every convolution then converts back), and its
+    values are the plain concatenation's; NCHW inputs stay NCHW."""
+    cl = torch.channels_last
+    feat = torch.randn(2, 8, 16, 16)
+    img, mask = torch.randn(2, 3, 64, 64), (torch.rand(2, 1, 32, 32) > 0.5).float()
+    plain = M2M._with_guides(feat, img, mask)
+    nhwc = M2M._with_guides(
+        feat.contiguous(memory_format=cl), img.contiguous(memory_format=cl), mask
+    )
+    assert plain.is_contiguous() and plain.shape == (2, 12, 16, 16)
+    assert nhwc.is_contiguous(memory_format=cl) and not nhwc.is_contiguous()
+    assert torch.equal(nhwc, plain)
