@@ -11,7 +11,9 @@ Rows, timed on the same synthetic PNGs, prompt file and random-weight models:
                  mam-int8, mam-compile (not run unless asked for).
   process        `python -m mamcli matte ...` as a whole process, start-up, checkpoint
                  loading and writing included, at --process-precision (default auto).
-  process-rerun  the same command on the same output folder with other boxes: the
+  process-fp32, process-bf16, process-int8
+                 the same whole process at that precision, into a fresh output folder.
+  process-rerun  the `process` command on the same output folder with other boxes: the
                  encoder is skipped (embedding cache), only prompts, M2M and writes run.
 With --reps N every row runs once per repetition, in turn (load hits them alike); medians.
 Weights are random: timings are the real architectures', the alphas mean nothing, their
@@ -55,7 +57,9 @@ from shipped import (
 from mamcli.runtime.memory import reuse_freed_memory
 
 DEFAULT_VARIANTS = ("reference", "mam-fp32", "mam-bf16", "process", "process-rerun")
-ROWS = ("reference", *VARIANTS, "process", "process-rerun")
+# Whole-process rows at a set precision (`process` runs at --process-precision).
+PROCESS_AT = {f"process-{precision}": precision for precision in ("fp32", "bf16", "int8")}
+ROWS = ("reference", *VARIANTS, "process", *PROCESS_AT, "process-rerun")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,6 +92,9 @@ def one_rep(args, models, images, base, boxes_b: Path, tmp: Path, rep: int) -> d
             command = process_command(
                 replace_out(base, tmp / f"process-{rep}"), args.process_precision
             )
+            results[row] = {"wall_s": time_process(command)}
+        elif row in PROCESS_AT:
+            command = process_command(replace_out(base, tmp / f"{row}-{rep}"), PROCESS_AT[row])
             results[row] = {"wall_s": time_process(command)}
         elif row == "process-rerun":
             first = tmp / f"process-{rep}"
@@ -193,6 +200,7 @@ def row_precisions(args: argparse.Namespace, device) -> list[str]:
     wanted = {"fp32"} | {VARIANTS[row][0] for row in args.rows if row in VARIANTS}
     if {"process", "process-rerun"} & set(args.rows):
         wanted.add(resolve_precision(args.process_precision, device))
+    wanted |= {PROCESS_AT[row] for row in args.rows if row in PROCESS_AT}
     return sorted(wanted)
 
 

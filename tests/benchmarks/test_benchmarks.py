@@ -29,11 +29,19 @@ def test_bench_matte_times_the_shipped_code_against_the_reference_flow() -> None
             "bench_matte.py",
             *("--images", "2", "--prompts", "2", "--model", "tiny", "--size", "256"),
             *("--image-size", "160x120", "--process-precision", "fp32", "--json"),
-            *("--rows", "reference", "flow", "mam-fp32", "process", "process-rerun"),
+            *("--rows", "reference", "flow", "mam-fp32", "process", "process-int8"),
+            "process-rerun",
         )
     )
     rows = report["rows"]
-    assert list(rows) == ["reference", "flow", "mam-fp32", "process", "process-rerun"]
+    assert list(rows) == [
+        "reference",
+        "flow",
+        "mam-fp32",
+        "process",
+        "process-int8",
+        "process-rerun",
+    ]
     # the reference flow encodes once per prompt; run_matte once per image
     assert rows["reference"]["stage_calls"]["encoder"] == 4
     assert rows["mam-fp32"]["images"] == 2 and rows["mam-fp32"]["stages_s"]["encode"] > 0
@@ -43,7 +51,8 @@ def test_bench_matte_times_the_shipped_code_against_the_reference_flow() -> None
     ratios = report["ratios"]
     assert {"mam-fp32_vs_reference", "process_vs_reference", "rerun_over_first_run"} <= set(ratios)
     assert all(value > 0 for value in ratios.values())
-    assert set(report["matmul_gflop_per_s"]) == {"fp32"}  # only the rows' precisions
+    assert rows["process-int8"]["wall_s"] > 0
+    assert set(report["matmul_gflop_per_s"]) == {"fp32", "int8"}  # only the rows' precisions
 
 
 def test_precision_diff_on_the_samples() -> None:
