@@ -1,9 +1,10 @@
 """int8 inference for CPUs without fast bf16: dynamic quantization of the Linear layers.
 
-Weights are stored as int8 with one scale per output channel; activations are quantized
-per call from their observed range, so no calibration data is needed. Only `nn.Linear`
-layers are converted: they carry 72 % of the ViT encoder's FLOPs, and PyTorch's dynamic
-quantization has no convolution kernels (M2M is all convolutions and stays in fp32).
+Weights are stored as int8 with one scale per weight tensor (PyTorch's default dynamic
+qconfig); activations are quantized per call from their observed range, so no calibration
+data is needed. Only `nn.Linear` layers are converted: they carry 72 % of the ViT
+encoder's FLOPs, and PyTorch's dynamic quantization has no convolution kernels (M2M is all
+convolutions and stays in fp32).
 """
 
 from __future__ import annotations
