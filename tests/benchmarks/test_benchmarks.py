@@ -73,7 +73,14 @@ def test_bench_precision_compares_every_precision_with_the_roofline() -> None:
         )
     )
     rows = report["rows"]
-    assert list(rows) == ["reference", "mam-fp32", "mam-bf16-unfused", "mam-bf16", "mam-int8"]
+    assert list(rows) == [
+        "reference",
+        "mam-fp32",
+        "mam-fp32-fold",
+        "mam-bf16-unfused",
+        "mam-bf16",
+        "mam-int8",
+    ]
     assert set(report["matmul_gflop_per_s"]) == {"fp32", "bf16", "int8"}
     for row in rows.values():
         assert row["encoder_s"] > 0 and row["m2m_s_per_prompt"] > 0
