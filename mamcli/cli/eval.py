@@ -59,8 +59,8 @@ def _command(**values: Any) -> None:
     from mamcli.eval.report.tables import note_lines
 
     files = build_config(ReportFiles, REPORT_PARAMS, values)
-    config = build_config(EvalConfig, EVAL_PARAMS, values, progress=True)
-    config.thumbnails = files.html_path is not None
+    thumbnails = files.html_path is not None  # the HTML report shows them
+    config = build_config(EvalConfig, EVAL_PARAMS, values, progress=True, thumbnails=thumbnails)
     report = evaluate(config)
     write_reports(
         report, json_path=files.json_path, csv_path=files.csv_path, html_path=files.html_path
