@@ -4,8 +4,9 @@ python benchmarks/bench_precision.py [--model vit_b|tiny] [--size 1024] [--reps 
 
 Rows: `reference` (segment-anything's attention, fp32, plain M2M), `mam-fp32`, `mam-bf16`,
 `mam-int8` (the shipped MattingAnything code at each precision), `mam-bf16-unfused` (bf16
-without M2M's oneDNN fused kernels: fuse_m2m off), `mam-fp32-fold` (fp32 with the folded
-attention kernel, whatever `auto` picks) and, with --onnx, ONNX
+without M2M's oneDNN fused kernels: fuse_m2m off), `mam-fp32-fold`, `mam-bf16-fold` (the
+folded attention kernel, whatever `auto` picks), `mam-bf16-scores` (attention by score
+blocks) and, with --onnx, ONNX
 Runtime on the same random encoder exported by torch.onnx (fp32, and int8 through
 onnxruntime.quantization.quantize_dynamic; `pip install 'mam[bench]'`). One repetition
 runs every row once, in turn, so machine load hits them alike; medians are reported with
@@ -31,11 +32,21 @@ from roofline import encoder_flops, matmul_rate
 
 from mamcli.runtime.memory import reuse_freed_memory
 
-ROWS = ("reference", "mam-fp32", "mam-fp32-fold", "mam-bf16-unfused", "mam-bf16", "mam-int8")
+ROWS = (
+    "reference",
+    "mam-fp32",
+    "mam-fp32-fold",
+    "mam-bf16-unfused",
+    "mam-bf16",
+    "mam-bf16-fold",
+    "mam-bf16-scores",
+    "mam-int8",
+)
 # Row-name suffix -> the inference options it changes.
 SUFFIX_OPTIONS = {
     "unfused": {"fuse_m2m": False},  # M2M's oneDNN fused kernels undone
     "fold": {"attention": "fold"},  # the folded fused-SDPA attention kernel, whatever auto picks
+    "scores": {"attention": "scores"},  # attention by score blocks, whatever auto picks
 }
 
 

@@ -112,7 +112,8 @@ def _print_summary(summary: RunSummary, console: Console) -> None:
             console.print(meaning)
     sources = summary.prompt_sources()
     if sources:
-        console.print("prompts: " + ", ".join(f"{n} {escape(k)}" for k, n in sources.items()))
+        images = ", ".join(f"{escape(k)} ({n} image{'s' * (n != 1)})" for k, n in sources.items())
+        console.print(f"prompts from: {images}")
     for record in summary.failed:
         console.print(f"[red]failed[/red] {escape(record.error or record.rel)}")
     if summary.unmatched_prompts:

@@ -31,7 +31,11 @@ class Param:
 
 
 def _cli_type(hint: Any) -> Any:
+    """The type Typer parses: `X | None` stays optional; a union with `str` (a field that
+    also takes library objects, e.g. a WeightSpec) is text on the command line."""
     args = typing.get_args(hint)
+    if str in args and len(set(args) - {type(None)}) > 1:
+        return typing.Optional[str] if type(None) in args else str  # noqa: UP045
     if type(None) in args:
         return typing.Optional[next(a for a in args if a is not type(None))]  # noqa: UP045
     return hint

@@ -1,17 +1,21 @@
 """`mam weights`: list, download and locate checkpoints (mamcli/hub/).
 
 Only `download` imports torch (to check an unverified file loads): `list` and `path`
-stay fast.
+stay fast. The flags of `download` are generated from `DownloadConfig` (one home per
+option).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
-from mamcli.cli.common import fail
+from mamcli.cli.common import MamCommand, fail
+from mamcli.cli.options import build_config, config_argument, config_params, with_params
 from mamcli.errors import MamError
+from mamcli.hub.config import DownloadConfig
 
 app = typer.Typer(
     help="List, download and locate model checkpoints.",
@@ -76,38 +80,34 @@ def _weights_list(
     console.print(f"cache: {cache_dir() / 'checkpoints'} (set MAM_HOME to move it)", soft_wrap=True)
 
 
-@app.command(
-    "download",
-    epilog=_examples(
-        "mam weights download sam_vit_b",
-        "mam weights download mam_vit_b --url https://my.mirror/mam_vitb.pth",
-        "mam weights download sam_vit_b -q --url file:///usb/sam_vit_b_01ec64.pth",
-    ),
-)
-def _weights_download(
-    name: str = typer.Argument(..., help="Checkpoint name (see `mam weights list`)."),
-    url: str | None = typer.Option(
-        None,
-        "--url",
-        help="Download from here instead (http(s)://, file:// or hf://OWNER/REPO/PATH).",
-    ),
-    force: bool = typer.Option(False, "--force", help="Download again even if cached."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Print nothing but errors (no progress bar, no path)."
-    ),
-) -> None:
+DOWNLOAD_PARAMS = config_params(DownloadConfig)
+
+
+def _weights_download(checkpoint: str, **values: Any) -> None:
     """Download a checkpoint into the cache (verifying its hash) and print its path.
 
     Draws a progress bar on a terminal only; with no network it fails at once (exit 4).
     """
     from mamcli.hub.weights import download
 
+    config = build_config(DownloadConfig, DOWNLOAD_PARAMS, values, checkpoint=checkpoint)
     try:
-        path = download(name, url=url, force=force, progress=not quiet)
+        path = download(config)
     except MamError as error:
         fail(error)
-    if not quiet:
+    if not config.quiet:
         typer.echo(path)
+
+
+app.command(
+    "download",
+    cls=MamCommand,
+    epilog=_examples(
+        "mam weights download sam_vit_b",
+        "mam weights download mam_vit_b --url https://my.mirror/mam_vitb.pth",
+        "mam weights download sam_vit_b -q --url file:///usb/sam_vit_b_01ec64.pth",
+    ),
+)(with_params(_weights_download, DOWNLOAD_PARAMS, [config_argument(DownloadConfig, "checkpoint")]))
 
 
 @app.command(

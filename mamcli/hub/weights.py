@@ -14,12 +14,16 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from mamcli.errors import InputError, MamError, NetworkError
 from mamcli.hub.fetch import TransferFailed, Unreachable, fetch
 from mamcli.hub.progress import Meter, meter
+
+if TYPE_CHECKING:
+    from mamcli.hub.config import DownloadConfig
 
 KINDS = ("sam", "m2m")
 _CHECKPOINT_FLAGS = {"sam": "--sam-checkpoint", "m2m": "--m2m-checkpoint"}
@@ -133,26 +137,24 @@ def sources(spec: WeightSpec | str, url: str | None = None) -> list[str]:
     return list(spec.urls)
 
 
-def download(
-    spec: WeightSpec | str, *, url: str | None = None, force: bool = False, progress: bool = True
-) -> Path:
-    """Download a checkpoint into the cache (unless already there) and return its path.
+def download(config: DownloadConfig) -> Path:
+    """Download `config.checkpoint` into the cache (unless already there) and return its path.
 
     Sources are tried in order until one delivers; none is retried, and a host that cannot
     be contacted is given up on at once. A file whose hash does not match is deleted and
-    reported at once (MamError). `progress` draws a bar on stderr when it is a terminal.
-    Raises NetworkError (exit code 4), one line saying how to work offline, when no source
-    delivers.
+    reported at once (MamError). A progress bar is drawn on stderr when it is a terminal
+    and the config is not quiet. Raises NetworkError (exit code 4), one line saying how to
+    work offline, when no source delivers.
     """
-    spec = _spec(spec)
+    spec = _spec(config.checkpoint)
     target = cached_path(spec)
-    if target.is_file() and not force:
+    if target.is_file() and not config.force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     unreachable: list[Unreachable] = []
     failures: list[str] = []
-    with meter(spec.filename, progress) as bar:
-        for source in sources(spec, url):
+    with meter(spec.filename, not config.quiet) as bar:
+        for source in sources(spec, config.url):
             try:
                 _fetch_verified(spec, source, target, bar)
             except Unreachable as exc:

@@ -14,11 +14,13 @@ cut from the output. A masked kernel call reads an L x L bias per head; this one
 (C + H + W) / C times the q.k work (and as much again on the padded v) instead, which is far
 cheaper where matmuls are fast (bf16 on AMX, GPUs).
 
-Where they are not (fp32 on a CPU), the extra work costs more than the memory passes it
-saves, so the "scores" path computes segment-anything's own function, q.k, the two bias
-terms, softmax and the product with v, a few query rows of one head at a time, so each
-score block stays in the last-level cache. "auto" takes that path for fp32 on the CPU
-and the folded one otherwise (measured: docs/performance.md).
+Where they are not (fp32 on a CPU; bf16 on a CPU without AMX, such as AMD's Zen 4, whose
+fused bf16 kernel ran at a fifth of its matmul rate), the extra work costs more than the
+memory passes it saves, so the "scores" path computes segment-anything's own function,
+q.k, the two bias terms, softmax and the product with v, a few query rows of one head at
+a time, so each score block stays in the last-level cache. "auto" takes that path on the
+CPU except for bf16/fp16 with AMX, and the folded one there and on GPUs (measured:
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mamcli.model.config import AttentionKernel
+from mamcli.model.devices import has_amx
 from mamcli.model.sam_modules import image_encoder
 
 Attention = image_encoder.Attention
@@ -102,20 +105,36 @@ class SdpaAttention(Attention):
 
     def _by_scores(self, q: torch.Tensor) -> bool:
         if self.kernel == "auto":
-            return q.device.type == "cpu" and q.dtype == torch.float32
+            return q.device.type == "cpu" and (q.dtype == torch.float32 or not has_amx())
         return self.kernel == "scores"
 
     def _attend_by_scores(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, height: int, width: int
     ) -> torch.Tensor:
         """segment-anything's math in chunks of at most SCORE_BLOCK scores: whole heads
-        when a head's L x L scores fit, else a few query rows of one head."""
+        when a head's L x L scores fit, else a few query rows of one head.
+
+        Where the bias terms are narrower than a head (H + W <= C: the 14 x 14 windows),
+        they ride along in q.k as extra columns (as in the folded kernel): at most twice
+        the q.k work, instead of two broadcast adds over every score with a 14-wide inner
+        loop (measured: 0.43 s of a 4.7 s bf16 encoder).
+        """
         rel_h, rel_w = rel_pos_terms(q, self.rel_pos_h, self.rel_pos_w, height, width)
         batch, heads, tokens, channels = q.shape
         count = batch * heads
         q = (q * self.scale).reshape(count, tokens, channels)
-        k_t = k.reshape(count, tokens, channels).transpose(1, 2)
-        v = v.reshape(count, tokens, channels)
+        k = k.reshape(count, tokens, channels)
+        folded = height + width <= channels
+        if folded:
+            q = torch.cat(
+                [q, rel_h.reshape(count, tokens, -1), rel_w.reshape(count, tokens, -1)], -1
+            )
+            positions = key_positions(height, width, k.dtype, k.device)
+            k = torch.cat([k, positions.expand(count, -1, -1)], dim=-1)
+        # Contiguous once per block: bmm would otherwise copy a head's keys (and values) at
+        # every chunk of its query rows.
+        k_t = k.transpose(1, 2).contiguous()
+        v = v.reshape(count, tokens, channels).contiguous()
         rel_h = rel_h.reshape(count, tokens, height, 1)
         rel_w = rel_w.reshape(count, tokens, 1, width)
         out = q.new_empty(count, tokens, channels)
@@ -125,9 +144,13 @@ class SdpaAttention(Attention):
             heads_ = slice(head, head + step)
             for row in range(0, tokens, rows):
                 rows_ = slice(row, row + rows)
-                scores = torch.bmm(q[heads_, rows_], k_t[heads_])
-                grid = scores.view(*scores.shape[:2], height, width)
-                grid.add_(rel_h[heads_, rows_]).add_(rel_w[heads_, rows_])
+                if folded:
+                    scores = torch.bmm(q[heads_, rows_], k_t[heads_])
+                else:
+                    bias = torch.add(rel_h[heads_, rows_], rel_w[heads_, rows_])
+                    scores = bias.view(*bias.shape[:2], tokens).baddbmm_(
+                        q[heads_, rows_], k_t[heads_]
+                    )
                 torch.bmm(scores.softmax(dim=-1), v[heads_], out=out[heads_, rows_])
         return out.reshape(batch, heads, tokens, channels)
 

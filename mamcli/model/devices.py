@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from functools import cache
+
 import torch
 
 from mamcli.errors import MamError
@@ -32,14 +35,47 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def runs_bf16_natively(device: torch.device) -> bool:
     """Whether bf16 matrix work is faster than fp32 on `device`: CUDA GPUs with bf16, and
-    CPUs with AMX tiles. (AVX512-BF16 alone is not: measured slower than fp32, see
-    docs/performance.md.)"""
+    the CPUs `bf16_beats_fp32_on_cpu` names."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.3
-        return bool(has_amx and has_amx())
+        return bf16_beats_fp32_on_cpu(
+            has_amx(), _cpu_check("_is_avx512_bf16_supported"), cpu_vendor()
+        )
     return False
+
+
+def bf16_beats_fp32_on_cpu(amx: bool, avx512_bf16: bool, vendor: str) -> bool:
+    """AMX tiles (Intel, 3x fp32's matmul rate measured), or AVX512-BF16 on AMD (Zen 4:
+    2.5x measured). Intel's AVX512-BF16 without AMX was measured slower than fp32
+    (docs/performance.md), so it does not count."""
+    return amx or (avx512_bf16 and vendor == "AuthenticAMD")
+
+
+@cache
+def has_amx() -> bool:
+    """Whether this CPU has AMX tiles (and the OS lets programs use them)."""
+    return _cpu_check("_is_amx_tile_supported")
+
+
+def _cpu_check(name: str) -> bool:
+    check = getattr(torch.cpu, name, None)  # private, torch >= 2.3
+    return bool(check and check())
+
+
+@cache
+def cpu_vendor() -> str:
+    """The CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where the OS does
+    not say."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    described = platform.processor()  # Windows: "... Family 25 Model 17 ..., AuthenticAMD"
+    return next((v for v in ("GenuineIntel", "AuthenticAMD") if v in described), "")
 
 
 def emulated_precision(precision: str, device: torch.device) -> bool:

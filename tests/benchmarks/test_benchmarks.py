@@ -79,6 +79,8 @@ def test_bench_precision_compares_every_precision_with_the_roofline() -> None:
         "mam-fp32-fold",
         "mam-bf16-unfused",
         "mam-bf16",
+        "mam-bf16-fold",
+        "mam-bf16-scores",
         "mam-int8",
     ]
     assert set(report["matmul_gflop_per_s"]) == {"fp32", "bf16", "int8"}

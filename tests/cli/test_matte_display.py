@@ -88,7 +88,7 @@ def test_boxes_file_beats_a_sidecar(tmp_path: Path) -> None:
     record = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert record["prompt_source"].startswith("boxes:")
     assert record["prompts"][0]["box"] == BOX
-    assert "prompts: 1 boxes" in done.stderr.decode()
+    assert "prompts from: boxes (1 image)" in done.stderr.decode()
 
 
 def test_rich_markup_in_names_prints_literally(tmp_path: Path) -> None:

@@ -195,3 +195,22 @@ def test_list_and_path_do_not_import_torch(mam_home):
     assert child.returncode == 0, child.stderr
     assert child.stdout.splitlines()[-1] == "heavy: []"
     assert "sam_vit_b is not downloaded" in child.stderr
+
+
+def test_download_flags_are_generated_from_download_config():
+    """One home per option: `mam weights download`'s parameters are DownloadConfig's fields,
+    with the help text declared there."""
+    import dataclasses
+
+    import typer
+
+    from mamcli.cli.weights import app as weights_app
+    from mamcli.hub.config import DownloadConfig
+
+    command = typer.main.get_group(weights_app).commands["download"]
+    fields = {f.name: f for f in dataclasses.fields(DownloadConfig)}
+    assert {p.name for p in command.params} == set(fields)
+    for param in command.params:
+        assert param.help == fields[param.name].metadata["help"]
+    quiet = next(p for p in command.params if p.name == "quiet")
+    assert set(quiet.opts) == {"--quiet", "-q"}

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from mamcli.model import devices as mam_module
 from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions, MattingAnything
+from mamcli.model.devices import bf16_beats_fp32_on_cpu, cpu_vendor, has_amx, resolve_precision
 from mamcli.model.fold import ConvLeaky, fold_for_inference
 from mamcli.model.m2m import SpectralNorm, converge_spectral_norms
 from tests.helpers import make_random_m2m, make_tiny_sam, synthetic_photo
@@ -101,11 +101,27 @@ def test_m2m_batch_defaults_by_device() -> None:
     assert InferenceOptions(m2m_batch=3).m2m_batch_for(torch.device("cpu")) == 3
 
 
-@pytest.mark.parametrize(("amx", "expected"), [(False, "fp32"), (True, "bf16")])
-def test_auto_precision_on_cpu_follows_amx(monkeypatch, amx: bool, expected: str) -> None:
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    assert mam_module.resolve_precision("auto", torch.device("cpu")) == expected
-    assert mam_module.resolve_precision("fp16", torch.device("cpu")) == "fp16"
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "vendor", "expected"),
+    [
+        (True, True, "GenuineIntel", True),
+        (False, True, "GenuineIntel", False),  # measured slower than fp32 there
+        (False, True, "AuthenticAMD", True),  # Zen 4
+        (False, False, "AuthenticAMD", False),  # Zen 3 and older: bf16 is emulated
+        (False, False, "", False),
+    ],
+)
+def test_bf16_counts_as_fast_on_amx_and_on_amd_avx512_bf16(
+    amx: bool, avx512_bf16: bool, vendor: str, expected: bool
+) -> None:
+    assert bf16_beats_fp32_on_cpu(amx, avx512_bf16, vendor) is expected
+
+
+def test_auto_precision_on_this_cpu_follows_the_rule() -> None:
+    cpu = torch.device("cpu")
+    fast = bf16_beats_fp32_on_cpu(has_amx(), torch.cpu._is_avx512_bf16_supported(), cpu_vendor())
+    assert resolve_precision("auto", cpu) == ("bf16" if fast else "fp32")
+    assert resolve_precision("fp16", cpu) == "fp16"
 
 
 def test_compiled_model_gives_the_eager_alphas() -> None:
