@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from mamcli.cli.common import MamCommand, fail, plain_labels
 from mamcli.errors import INTERRUPTED, MamError
+from mamcli.runtime.exit import exit_without_teardown
 
 # Verb -> its module under mamcli.cli, in the order help lists them. A module defines
 # either `command` (a single-command verb) or `app` (a Typer group of sub-verbs).
@@ -93,5 +94,10 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: runs the CLI, then ends the process without the
+    interpreter's teardown (mamcli/runtime/exit.py)."""
+    try:
+        app()
+    except SystemExit as done:
+        exit_without_teardown(done.code)
+    exit_without_teardown(0)

@@ -118,7 +118,10 @@ class EngineSettings:
         choices=PRECISION_CHOICES,
         resume=Resume.IDENTITY,
         panel="Engine",
-        help="auto: bf16 where the device runs it natively fast (GPUs, CPUs with AMX), else fp32.",
+        help=(
+            "auto: bf16 where the device runs it natively fast (GPUs, CPUs with AMX, AMD"
+            " Zen 4), else fp32."
+        ),
     )
     device: str = option(
         "auto",
