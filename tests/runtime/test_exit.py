@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _run(body: str, tmp_path: Path) -> subprocess.CompletedProcess:
     script = textwrap.dedent(
         f"""
-        import atexit, sys, threading, time
+        import atexit, sys, threading
         from pathlib import Path
         from mamcli.runtime.exit import exit_without_teardown
         out = Path({str(tmp_path)!r})
@@ -23,8 +23,8 @@ def _run(body: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
         def late_writer():
             release.wait()
-            time.sleep(0.2)  # still busy when exit is asked for (passing never depends on it)
-            (out / "thread.txt").write_text("written")
+            total = sum(range(3_000_000))  # still busy when exit is asked for
+            (out / "thread.txt").write_text(f"written {{total > 0}}")
 
         threading.Thread(target=late_writer).start()  # not a daemon: shutdown waits for it
         atexit.register(lambda: (out / "atexit.txt").write_text("ran"))
@@ -44,7 +44,7 @@ def test_threads_atexit_handlers_and_streams_are_finished_first(
     done = _run(f"exit_without_teardown({code})\nprint('not reached')\n", tmp_path)
     assert done.returncode == status, done.stderr
     assert done.stdout == "buffered, no newline"
-    assert (tmp_path / "thread.txt").read_text() == "written"
+    assert (tmp_path / "thread.txt").read_text() == "written True"
     assert (tmp_path / "atexit.txt").read_text() == "ran"
 
 
