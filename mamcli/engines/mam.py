@@ -20,6 +20,7 @@ from mamcli.errors import MamError
 from mamcli.hub.identity import content_hash
 from mamcli.hub.weights import find_weights
 from mamcli.model.api import MattingAnything, load_m2m
+from mamcli.model.config import NUMERICS_VERSION
 from mamcli.model.embedding_cache import EmbeddingCache
 from mamcli.model.sam import load_sam
 from mamcli.results import Instance, InstanceMatte
@@ -83,11 +84,13 @@ class MamEngine:
 
     def identity(self) -> dict[str, Any]:
         """What the options resolved to that changes outputs: the engine actually used, the
-        precision `auto` picked, and the checkpoints' content."""
+        precision `auto` picked, the checkpoints' content, and the version of the networks'
+        arithmetic (so outputs of earlier code whose numbers differ are not resumed)."""
         m2m = self.settings.m2m_checkpoint if self.settings.refiner == "m2m" else None
         return {
             "engine": self.name,
             "precision": self.model.precision,
+            "numerics": NUMERICS_VERSION,
             "sam": self.sam_identity(),
             "m2m": content_hash(m2m) if m2m else None,
         }

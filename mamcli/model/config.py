@@ -20,9 +20,14 @@ PRECISIONS: tuple[str, ...] = (*FLOAT_PRECISIONS, "int8")
 PRECISION_CHOICES: tuple[str, ...] = ("auto", *PRECISIONS)
 TRAIN_PRECISION_CHOICES: tuple[str, ...] = ("auto", *FLOAT_PRECISIONS)
 REFINE_MODES: tuple[str, ...] = ("postprocess", "maskguide")
+# Bumped when a change alters the numbers the encoder or M2M compute, not only their speed:
+# cached embeddings and resumed outputs of earlier code are then computed again.
+# 2 (2026-12-02): bf16 attention by score blocks without AMX, the window bias inside q.k.
+NUMERICS_VERSION = 2
 # The encoder's attention (mamcli/model/attention.py): "fold" (rel-pos bias folded into one
 # fused SDPA call), "scores" (segment-anything's math in cache-sized chunks), "auto" (scores
-# for fp32 on the CPU, fold otherwise) or "reference" (segment-anything's own module).
+# on the CPU except bf16/fp16 with AMX, fold otherwise) or "reference" (segment-anything's
+# own module).
 AttentionKernel = Literal["auto", "fold", "scores", "reference"]
 
 

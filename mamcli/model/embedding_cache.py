@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mamcli.model.config import NUMERICS_VERSION
 from mamcli.runtime.atomic import atomic_write_bytes
 
 CACHE_VERSION = 1  # bump when the stored layout changes: old entries then miss
@@ -30,9 +31,13 @@ class EmbeddingKey:
     checkpoint: str
     precision: str
     input_size: int
+    numerics: int = NUMERICS_VERSION  # the encoder code's arithmetic (mamcli/model/config.py)
 
     def digest(self) -> str:
-        text = f"v{CACHE_VERSION}|{self.image}|{self.checkpoint}|{self.precision}|{self.input_size}"
+        text = (
+            f"v{CACHE_VERSION}|{self.image}|{self.checkpoint}|{self.precision}"
+            f"|{self.input_size}|n{self.numerics}"
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

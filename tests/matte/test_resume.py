@@ -212,3 +212,29 @@ def test_the_cli_and_the_library_give_byte_identical_outputs(
     summary = run_matte(config)
     assert summary.count("ok") == 2
     assert _pngs(tmp_path / "cli") == _pngs(tmp_path / "lib") != {}
+
+
+def test_outputs_of_code_with_other_arithmetic_are_recomputed(
+    tmp_path: Path, base_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records written before a change to the networks' numbers (NUMERICS_VERSION) are not
+    resumed: the outputs are computed again."""
+    from typer.testing import CliRunner
+
+    from mamcli.cli import app
+    from mamcli.engines import mam as mam_engine
+
+    photos = _photos(tmp_path)
+    boxes = _write(tmp_path / "a.json", BOXES_A)
+    out = tmp_path / "out"
+    args = ["matte", str(photos), "-o", str(out), "--boxes", str(boxes), *base_args, "--json"]
+
+    def in_process() -> tuple[int, int]:
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 0, done.output
+        return _counts(json.loads(done.stdout))
+
+    assert _counts(_mam(*args[1:-1])) == (2, 0)
+    assert in_process() == (0, 2)
+    monkeypatch.setattr(mam_engine, "NUMERICS_VERSION", mam_engine.NUMERICS_VERSION + 1)
+    assert in_process() == (2, 0)

@@ -92,6 +92,7 @@ def test_changed_checkpoint_or_precision_misses(mam, photo, tmp_path, counted) -
     assert cache.load(key) is not None
     assert cache.load(replace(key, precision="bf16")) is None
     assert cache.load(replace(key, input_size=1024)) is None
+    assert cache.load(replace(key, numerics=key.numerics - 1)) is None  # earlier encoder code
     assert cache.load(key, shape=(1, 8, 4, 4)) is None  # wrong shape: not used
 
 
