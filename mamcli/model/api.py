@@ -115,6 +115,8 @@ class MattingAnything:
         elif self.m2m_dtype != torch.float32:
             model = copy.deepcopy(model)
         model = model.to(self.m2m_dtype)
+        if model is not m2m:  # an inference copy: the caller's M2M keeps its settings
+            model.os1_band_rows = self.options.m2m_band_rows_for(self.device)
         if self.options.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return torch.compile(model) if self.options.compile else model

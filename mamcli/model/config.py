@@ -85,6 +85,9 @@ class InferenceOptions:
         mamcli/model/window.py), and not at all for empty masks.
     m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
         full-resolution activations of one prompt stay in cache) and 8 elsewhere.
+    m2m_band_rows: M2M's full-scale stage in bands of this many output rows (same numbers,
+        maps in cache); None picks 256 on the CPU (measured faster) and whole maps
+        elsewhere, 0 whole maps everywhere.
     compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
     """
 
@@ -94,6 +97,7 @@ class InferenceOptions:
     channels_last: bool = True
     crop_m2m: bool = True
     m2m_batch: int | None = None
+    m2m_band_rows: int | None = None
     compile: bool = False
 
     def m2m_batch_for(self, device: Any) -> int:
@@ -101,6 +105,13 @@ class InferenceOptions:
         if self.m2m_batch is not None:
             return self.m2m_batch
         return 1 if device.type == "cpu" else 8
+
+    def m2m_band_rows_for(self, device: Any) -> int | None:
+        """Output rows per band of M2M's full-scale stage on `device` (None: whole maps)."""
+        rows = self.m2m_band_rows
+        if rows is None:
+            rows = 256 if device.type == "cpu" else 0
+        return rows or None
 
 
 REFERENCE_OPTIONS = InferenceOptions(attention="reference", fold_m2m=False, channels_last=False)

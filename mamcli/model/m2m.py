@@ -13,6 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 LEAK = 0.2
+# Input rows (half scale) a band of the full-scale stage reads beyond the rows it covers:
+# through the transposed convolution and the head's two 3 x 3 convolutions, output row o
+# depends on input rows o // 2 - 2 to o // 2 + 1.
+OS1_BAND_MARGIN = 2
 
 
 def _l2normalize(v: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -159,6 +163,9 @@ class M2M(nn.Module):
     image (B x 3 x S x S, S = 16 s), `mask` the binary guide mask (B x 1 x 4s x 4s).
     """
 
+    # Output rows per band of the full-scale stage (None: all at once); see `_os1_logit`.
+    os1_band_rows: int | None = None
+
     def __init__(self, embed_dim: int = 256) -> None:
         super().__init__()
         self.layer2 = _layer(embed_dim + 4, 128, 3)
@@ -186,6 +193,27 @@ class M2M(nn.Module):
             if isinstance(module, Block):
                 nn.init.zeros_(module.bn2.weight)
 
+    def _os1_tail(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.refine_OS1(self.activation(self.bn1(self.conv1(feat))))
+
+    def _os1_logit(self, feat: torch.Tensor) -> torch.Tensor:
+        """The full-scale logit from layer4's output (half scale), with `os1_band_rows` in
+        bands of that many output rows, each from the input rows it depends on: the same
+        numbers, but a band's 32-channel full-resolution maps stay in cache (at 1024 px they
+        are 64 MB in bf16, each written and read back once)."""
+        rows = self.os1_band_rows
+        half = feat.shape[-2]
+        if not rows or 2 * half <= rows:
+            return self._os1_tail(feat)
+        bands = []
+        for top in range(0, 2 * half, rows):
+            bottom = min(2 * half, top + rows)
+            first = max(0, top // 2 - OS1_BAND_MARGIN)
+            last = min(half, bottom // 2 + OS1_BAND_MARGIN)
+            band = self._os1_tail(feat[..., first:last, :])
+            bands.append(band[..., top - 2 * first : bottom - 2 * first, :])
+        return torch.cat(bands, dim=-2)
+
     @staticmethod
     def _with_guides(feat: torch.Tensor, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         size = feat.shape[-2:]
@@ -202,9 +230,7 @@ class M2M(nn.Module):
         logit_os8 = self.refine_OS8(feat)
         feat = self.layer3(self._with_guides(feat, img, mask))
         logit_os4 = self.refine_OS4(feat)
-        feat = self.layer4(self._with_guides(feat, img, mask))
-        feat = self.activation(self.bn1(self.conv1(feat)))
-        logit_os1 = self.refine_OS1(feat)
+        logit_os1 = self._os1_logit(self.layer4(self._with_guides(feat, img, mask)))
         size = logit_os1.shape[-2:]
         return M2MOutput(
             alpha_os1=_alpha(logit_os1),

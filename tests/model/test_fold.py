@@ -138,3 +138,48 @@ def test_a_low_precision_unfolded_m2m_is_a_copy_the_callers_module_stays_fp32() 
     )
     assert next(model.m2m.parameters()).dtype == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in m2m.parameters())
+
+
+def _alpha_os1(model: nn.Module, inputs, band_rows: int | None) -> torch.Tensor:
+    model.os1_band_rows = band_rows
+    with torch.inference_mode():
+        return model(*inputs).alpha_os1
+
+
+@pytest.mark.parametrize("rows", [8, 24, 40])
+@pytest.mark.parametrize("height", [16, 20])  # embedding rows: 256 and 320 output rows
+def test_full_scale_stage_in_bands_equals_the_whole_maps(rows: int, height: int) -> None:
+    """Bands of `rows` output rows (the last band shorter where they do not divide the
+    height), for M2M itself and its folded NHWC inference copy."""
+    torch.manual_seed(2)
+    inputs = (
+        torch.randn(1, 256, height, 12),
+        torch.randn(1, 3, 16 * height, 192),
+        (torch.randn(1, 1, 4 * height, 48) > 0).float(),
+    )
+    m2m = _converged_m2m()
+    folded = fold_for_inference(m2m).to(memory_format=torch.channels_last)
+    for model in (m2m, folded):
+        whole = _alpha_os1(model, inputs, None)
+        assert whole.shape[-2:] == (16 * height, 192) and whole.std() > 0.01
+        torch.testing.assert_close(_alpha_os1(model, inputs, rows), whole, atol=1e-6, rtol=1e-6)
+
+
+def test_bands_need_their_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One input row less around each band changes the rows at the seams: the margin is
+    what makes the bands exact."""
+    inputs = _inputs(1)
+    m2m = _converged_m2m()
+    whole = _alpha_os1(m2m, inputs, None)
+    monkeypatch.setattr("mamcli.model.m2m.OS1_BAND_MARGIN", 1)
+    assert (_alpha_os1(m2m, inputs, 32) - whole).abs().max() > 1e-4
+
+
+def test_band_rows_default_by_device_and_reach_the_inference_copy() -> None:
+    assert InferenceOptions().m2m_band_rows_for(torch.device("cpu")) == 256
+    assert InferenceOptions().m2m_band_rows_for(torch.device("cuda")) is None
+    assert InferenceOptions(m2m_band_rows=0).m2m_band_rows_for(torch.device("cpu")) is None
+    assert InferenceOptions(m2m_band_rows=64).m2m_band_rows_for(torch.device("cuda")) == 64
+    m2m = _converged_m2m()
+    model = MattingAnything(make_tiny_sam(), m2m, options=InferenceOptions(m2m_band_rows=64))
+    assert model.m2m.os1_band_rows == 64 and m2m.os1_band_rows is None
