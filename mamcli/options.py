@@ -116,7 +116,8 @@ def check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
 
 
 def validate(config: Any) -> None:
-    """Check every declared field (choices, checks) of `config` and its nested configs."""
+    """Check every declared field (choices, checks) of `config` and its nested configs.
+    A problem names the field's flag, or for a library-only field `Config.field`."""
     for item in declared_fields(type(config)):
         value = getattr(config, item.name)
         if item.metadata.get("resume") == Resume.GROUP:
@@ -124,15 +125,20 @@ def validate(config: Any) -> None:
             continue
         if value is None:
             continue
+        name = flag_of(item) if item.metadata.get("cli", True) else _field_name(config, item)
         choices = choices_of(item)
         values = value if isinstance(value, (tuple, list)) else [value]
         if choices is not None:
             for one in values:
-                check_choice(flag_of(item), str(one), choices)
+                check_choice(name, str(one), choices)
         check = item.metadata.get("check")
         problem = check(value) if check else None
         if problem:
-            raise UsageError(f"{flag_of(item)}: {problem}")
+            raise UsageError(f"{name}: {problem}")
+
+
+def _field_name(config: Any, item: dataclasses.Field) -> str:
+    return f"{type(config).__name__}.{item.name}"
 
 
 def hashed_settings(config: Any) -> dict[str, Any]:

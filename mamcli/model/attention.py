@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mamcli.model.config import AttentionKernel
+from mamcli.model.config import ATTENTION_KERNELS
 from mamcli.model.devices import has_amx
 from mamcli.model.sam_modules import image_encoder
 
@@ -37,7 +37,6 @@ ImageEncoderViT = image_encoder.ImageEncoderViT
 PatchEmbed = image_encoder.PatchEmbed
 get_rel_pos = image_encoder.get_rel_pos
 
-ATTENTION_KERNELS: tuple[str, ...] = ("auto", "fold", "scores", "reference")
 SCORE_BLOCK = 1 << 21  # score elements per chunk of the "scores" path (8 MiB in fp32)
 
 
@@ -76,7 +75,7 @@ class SdpaAttention(Attention):
     `kernel` ("auto", "fold" or "scores": how the relative-position bias is applied).
     """
 
-    kernel: AttentionKernel = "auto"
+    kernel: str = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, height, width, _ = x.shape
@@ -167,7 +166,7 @@ class ContiguousPatchEmbed(PatchEmbed):
         return super().forward(x).contiguous()
 
 
-def set_attention_kernel(encoder: torch.nn.Module, kernel: AttentionKernel) -> int:
+def set_attention_kernel(encoder: torch.nn.Module, kernel: str) -> int:
     """Run the encoder's attention blocks with `kernel`; returns how many blocks it set.
 
     Every kernel but "reference" also makes the patch embedding return contiguous tokens

@@ -9,9 +9,9 @@ alpha, "maskguide" from SAM's mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from mamcli.options import Resume, int_list, option
+from mamcli.options import Resume, at_least, int_list, option, validate
 
 BACKBONES: tuple[str, ...] = ("vit_b", "vit_l", "vit_h", "vit_t")
 # Float precisions train and infer; int8 (dynamically quantized linears) is inference-only.
@@ -28,7 +28,7 @@ NUMERICS_VERSION = 2
 # fused SDPA call), "scores" (segment-anything's math in cache-sized chunks), "auto" (scores
 # on the CPU except bf16/fp16 with AMX, fold otherwise) or "reference" (segment-anything's
 # own module).
-AttentionKernel = Literal["auto", "fold", "scores", "reference"]
+ATTENTION_KERNELS: tuple[str, ...] = ("auto", "fold", "scores", "reference")
 
 
 def _widths_ok(widths: tuple[int, ...]) -> str | None:
@@ -65,40 +65,72 @@ class RefineConfig:
     )
 
     def __post_init__(self) -> None:
-        from mamcli.options import validate
-
         validate(self)
 
 
 @dataclass(frozen=True)
 class InferenceOptions:
-    """How the networks run. Every setting gives the same alphas up to float rounding.
+    """How the networks run (library-only settings). Every setting gives the same alphas up
+    to float rounding, so none is part of the resume fingerprint."""
 
-    attention: "auto" (default), "fold", "scores" or "reference" (segment-anything's own
-        code); see mamcli/model/attention.py.
-    fold_m2m: fold M2M's spectral and batch norms into its convolutions.
-    fuse_m2m: (with fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as
-        one oneDNN call on the CPU, residual sums in place.
-    channels_last: run M2M's convolutions in NHWC memory layout.
-    crop_m2m: run M2M only on the crop of the image its alphas can reach after refinement
-        (SAM's mask's box, grown by the refinement widths and M2M's receptive field;
-        mamcli/model/window.py), and not at all for empty masks.
-    m2m_batch: prompts per M2M call; None picks 1 on the CPU (measured faster: the
-        full-resolution activations of one prompt stay in cache) and 8 elsewhere.
-    m2m_band_rows: M2M's full-scale stage in bands of this many output rows (same numbers,
-        maps in cache); None picks 256 on the CPU (measured faster) and whole maps
-        elsewhere, 0 whole maps everywhere.
-    compile: `torch.compile` the encoder and M2M (slow first call; see docs/performance.md).
-    """
+    attention: str = option(
+        "auto",
+        resume=Resume.SPEED,
+        cli=False,
+        choices=ATTENTION_KERNELS,
+        help="The encoder's attention: auto (scores on the CPU except bf16/fp16 with AMX, "
+        "fold otherwise), fold, scores or reference (segment-anything's own module).",
+    )
+    fold_m2m: bool = option(
+        True,
+        resume=Resume.SPEED,
+        cli=False,
+        help="Fold M2M's spectral and batch norms into its convolutions.",
+    )
+    fuse_m2m: bool = option(
+        True,
+        resume=Resume.SPEED,
+        cli=False,
+        help="(With fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as "
+        "one oneDNN call on the CPU, residual sums in place.",
+    )
+    channels_last: bool = option(
+        True, resume=Resume.SPEED, cli=False, help="Run M2M's convolutions in NHWC layout."
+    )
+    crop_m2m: bool = option(
+        True,
+        resume=Resume.SPEED,
+        cli=False,
+        help="Run M2M only on the crop of the image its alphas can reach after refinement "
+        "(SAM's mask's box, grown by the refinement widths and M2M's receptive field; "
+        "mamcli/model/window.py), and not at all for empty masks.",
+    )
+    m2m_batch: int | None = option(
+        None,
+        resume=Resume.SPEED,
+        cli=False,
+        check=at_least(1),
+        help="Prompts per M2M call; None picks 1 on the CPU (measured faster: the "
+        "full-resolution activations of one prompt stay in cache) and 8 elsewhere.",
+    )
+    m2m_band_rows: int | None = option(
+        None,
+        resume=Resume.SPEED,
+        cli=False,
+        check=at_least(0),
+        help="M2M's full-scale stage in bands of this many output rows (same numbers, maps "
+        "in cache); None picks 256 on the CPU (measured faster) and whole maps elsewhere, "
+        "0 whole maps everywhere.",
+    )
+    compile: bool = option(
+        False,
+        resume=Resume.SPEED,
+        cli=False,
+        help="torch.compile the encoder and M2M (slow first call; see docs/performance.md).",
+    )
 
-    attention: AttentionKernel = "auto"
-    fold_m2m: bool = True
-    fuse_m2m: bool = True
-    channels_last: bool = True
-    crop_m2m: bool = True
-    m2m_batch: int | None = None
-    m2m_band_rows: int | None = None
-    compile: bool = False
+    def __post_init__(self) -> None:
+        validate(self)
 
     def m2m_batch_for(self, device: Any) -> int:
         """Prompts per M2M call on `device` (a torch.device)."""

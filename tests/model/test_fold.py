@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from mamcli.errors import UsageError
 from mamcli.model.api import REFERENCE_OPTIONS, InferenceOptions, MattingAnything
 from mamcli.model.devices import bf16_beats_fp32_on_cpu, cpu_vendor, has_amx, resolve_precision
 from mamcli.model.fold import ConvLeaky, fold_for_inference
@@ -183,3 +186,16 @@ def test_band_rows_default_by_device_and_reach_the_inference_copy() -> None:
     m2m = _converged_m2m()
     model = MattingAnything(make_tiny_sam(), m2m, options=InferenceOptions(m2m_band_rows=64))
     assert model.m2m.os1_band_rows == 64 and m2m.os1_band_rows is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"m2m_band_rows": -1}, "InferenceOptions.m2m_band_rows: must be at least 0"),
+        ({"m2m_batch": 0}, "InferenceOptions.m2m_batch: must be at least 1"),
+        ({"attention": "flash"}, "InferenceOptions.attention: unknown value 'flash'"),
+    ],
+)
+def test_inference_options_are_checked_where_they_are_declared(kwargs, problem) -> None:
+    with pytest.raises(UsageError, match=f"^{re.escape(problem)}"):
+        InferenceOptions(**kwargs)
