@@ -5,10 +5,13 @@ blocks are freed) with a fresh mapping, and returns free memory above its trim t
 to the system. A batch of images allocates and frees the same large activations over and
 over (the prompt decoder's 4 x 4096 x 256 tokens, M2M's 1024 x 1024 maps), and each fresh
 mapping is zero-filled page by page on first touch: measured, the prompt decoder spends a
-fifth of its time there. Serving blocks up to 32 MiB (glibc's largest mmap threshold)
-from the heap and keeping up to 1 GiB of free memory makes later blocks reuse the pages
-(decoder 0.51 -> 0.44 s for 4 prompts on one core). Peak memory is unchanged; memory freed
-after the peak may stay with the process. Does nothing where glibc is not the allocator,
+fifth of its time there. Serving blocks up to 32 MiB (the most glibc's own sliding
+threshold reaches) from the heap and keeping up to 1 GiB of free memory makes later blocks
+reuse the pages (decoder 0.51 -> 0.44 s for 4 prompts on one core). At bf16 every block
+of ViT-B's encoder and M2M at 1024 px fits; at fp32 a few do not, and a 1 GiB threshold
+(which glibc 2.36 accepts) removed their faults for 3 % of M2M and no clear encoder gain
+(docs/performance.md), so the larger blocks stay mapped. Peak memory is unchanged; memory
+freed after the peak may stay with the process. Does nothing where glibc is not the allocator,
 or when the user set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ themselves.
 """
 
