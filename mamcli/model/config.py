@@ -68,64 +68,54 @@ class RefineConfig:
         validate(self)
 
 
+def _inference_option(default: Any, **declaration: Any) -> Any:
+    """An `InferenceOptions` field: library-only, and speed only (never in the resume
+    fingerprint: every setting gives the same alphas up to float rounding)."""
+    return option(default, resume=Resume.SPEED, cli=False, **declaration)
+
+
 @dataclass(frozen=True)
 class InferenceOptions:
     """How the networks run (library-only settings). Every setting gives the same alphas up
     to float rounding, so none is part of the resume fingerprint."""
 
-    attention: str = option(
+    attention: str = _inference_option(
         "auto",
-        resume=Resume.SPEED,
-        cli=False,
         choices=ATTENTION_KERNELS,
         help="The encoder's attention: auto (scores on the CPU except bf16/fp16 with AMX, "
         "fold otherwise), fold, scores or reference (segment-anything's own module).",
     )
-    fold_m2m: bool = option(
+    fold_m2m: bool = _inference_option(
         True,
-        resume=Resume.SPEED,
-        cli=False,
         help="Fold M2M's spectral and batch norms into its convolutions.",
     )
-    fuse_m2m: bool = option(
+    fuse_m2m: bool = _inference_option(
         True,
-        resume=Resume.SPEED,
-        cli=False,
         help="(With fold_m2m) run each of M2M's convolutions and the LeakyReLU after it as "
         "one oneDNN call on the CPU, residual sums in place.",
     )
-    channels_last: bool = option(
-        True, resume=Resume.SPEED, cli=False, help="Run M2M's convolutions in NHWC layout."
-    )
-    crop_m2m: bool = option(
+    channels_last: bool = _inference_option(True, help="Run M2M's convolutions in NHWC layout.")
+    crop_m2m: bool = _inference_option(
         True,
-        resume=Resume.SPEED,
-        cli=False,
         help="Run M2M only on the crop of the image its alphas can reach after refinement "
         "(SAM's mask's box, grown by the refinement widths and M2M's receptive field; "
         "mamcli/model/window.py), and not at all for empty masks.",
     )
-    m2m_batch: int | None = option(
+    m2m_batch: int | None = _inference_option(
         None,
-        resume=Resume.SPEED,
-        cli=False,
         check=at_least(1),
         help="Prompts per M2M call; None picks 1 on the CPU (measured faster: the "
         "full-resolution activations of one prompt stay in cache) and 8 elsewhere.",
     )
-    m2m_band_rows: int | None = option(
+    m2m_band_rows: int | None = _inference_option(
         None,
-        resume=Resume.SPEED,
-        cli=False,
         check=at_least(0),
         help="M2M's full-scale stage in bands of this many output rows (same numbers, maps "
         "in cache); None picks 256 on the CPU (measured faster) and whole maps elsewhere, "
         "0 whole maps everywhere.",
     )
-    compile: bool = option(
+    compile: bool = _inference_option(
         False,
-        resume=Resume.SPEED,
-        cli=False,
         help="torch.compile the encoder and M2M (slow first call; see docs/performance.md).",
     )
 
