@@ -19,11 +19,12 @@ from common import (
     image_size,
     log,
     make_images,
-    peak_rss_mib,
     save_checkpoints,
     write_boxes,
 )
 from shipped import matte_config, run_shipped
+
+from mamcli.runtime.memory import peak_rss_mib
 
 
 def one_count(args: argparse.Namespace) -> dict[str, object]:

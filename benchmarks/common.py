@@ -1,5 +1,5 @@
 """What every benchmark shares: random-weight models (in memory and as checkpoint files),
-synthetic PNGs with box prompts, alpha differences, machine facts and peak memory."""
+synthetic PNGs with box prompts, alpha differences and machine facts."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from mamcli.model.devices import has_amx
 
 if TYPE_CHECKING:
     import torch
@@ -36,22 +37,6 @@ def cpu_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-def has_amx() -> bool:
-    with contextlib.suppress(OSError):
-        return " amx_tile" in Path("/proc/cpuinfo").read_text()
-    return False
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory: VmHWM where Linux has it, since ru_maxrss keeps
-    the parent's peak across fork + exec; ru_maxrss (KiB on Linux) elsewhere."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ----------------------------------------------------------------------------- models

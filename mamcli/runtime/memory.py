@@ -17,9 +17,11 @@ or when the user set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ themselves.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from functools import cache
+from pathlib import Path
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
@@ -39,3 +41,16 @@ def reuse_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: VmHWM where Linux has it, since
+    ru_maxrss keeps the parent's peak across fork + exec (a child of a large process would
+    report the parent's memory); ru_maxrss (KiB on Linux) elsewhere."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource  # Unix only
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
